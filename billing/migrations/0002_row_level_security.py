@@ -1,0 +1,17 @@
+"""Row-level security: every row belongs to one workspace (tenancy/rls.py)."""
+
+from django.db import migrations
+
+from tenancy.rls import workspace_isolation
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0001_initial"),
+        ("tenancy", "0002_row_level_security"),
+    ]
+
+    operations = [
+        workspace_isolation("usage_events"),
+        workspace_isolation("daily_usage_summary"),
+    ]

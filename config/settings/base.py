@@ -1,0 +1,196 @@
+"""Settings shared by every environment.
+
+Layering: ``base`` holds what is true everywhere and reads the environment
+through django-environ; ``local``, ``test`` and ``production`` import it and
+change only what differs. Every value a deployment may change is an
+environment variable, listed with its default in the README. Production
+refuses to start without its secrets (see ``production.py``).
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    # Atrium's apps, in the order their imports run (see docs/architecture.md).
+    "accounts",
+    "tenancy",
+    "billing",
+    "knowledge",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Opens the request's transaction and sets the tenant context inside it;
+    # it must come after authentication and wrap every view.
+    "tenancy.middleware.TenantContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+# DATABASE_URL is the runtime role: no superuser, no BYPASSRLS, owns nothing.
+# DATABASE_OWNER_URL is the role that owns the schema; only `migrate` (and the
+# test database set-up) connect with it. See docs/tenancy.md.
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default="postgres://atrium_app@127.0.0.1:5432/atrium"
+    ),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["OPTIONS"] = {
+    # Custom plans keep the explicit workspace filter visible to the planner,
+    # so per-workspace indexes are matched (docs/search.md).
+    "options": "-c plan_cache_mode=force_custom_plan",
+}
+DATABASE_OWNER = env.db_url(
+    "DATABASE_OWNER_URL", default="postgres://atrium_owner@127.0.0.1:5432/atrium"
+)
+# The runtime role granted table privileges after each migration.
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="atrium_app")
+# The NOLOGIN role with BYPASSRLS that owns the narrow SECURITY DEFINER doors.
+DATABASE_DEFINER_ROLE = env("DATABASE_DEFINER_ROLE", default="atrium_definer")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = env.path("ATRIUM_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+LOGIN_URL = "admin:login"
+
+# --- Redis and Celery -------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "atrium",
+    }
+}
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "knowledge.tasks.ingest_*": {"queue": "ingest"},
+    "knowledge.tasks.embed_*": {"queue": "embed"},
+    "knowledge.tasks.graph_*": {"queue": "graph"},
+}
+# The longest task (a large document's embedding stage) is bounded by its hard
+# time limit; the broker redelivers an unacknowledged task only after the
+# visibility timeout, which must exceed that limit so nothing runs twice in
+# parallel.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int(
+        "CELERY_VISIBILITY_TIMEOUT", default=2 * CELERY_TASK_TIME_LIMIT
+    ),
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST framework ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenancy.api.authentication.PrincipalAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "tenancy.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Atrium -----------------------------------------------------------------
+# Prefix of workspace API keys: `<prefix>_live_…` and `<prefix>_test_…`.
+ATRIUM_API_KEY_PREFIX = env("ATRIUM_API_KEY_PREFIX", default="atr")
+ATRIUM_EMBEDDING_DIMENSIONS = env.int("ATRIUM_EMBEDDING_DIMENSIONS", default=384)
+
+# --- Logging ----------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "text"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,15 @@
+"""Development settings: a working default for everything, DEBUG on."""
+
+import os
+
+os.environ.setdefault(
+    # Development only; production.py refuses to start without a real one.
+    "DJANGO_SECRET_KEY",
+    "django-insecure-local-development-key-not-for-production",
+)
+
+from config.settings.base import *  # noqa: E402,F403
+from config.settings.base import env  # noqa: E402
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -1,0 +1,15 @@
+"""Test settings: the real PostgreSQL and Redis, on databases of their own."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "django-insecure-test-key")
+# Tests use their own Redis database so a running `make run` is undisturbed.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+
+from config.settings.base import *  # noqa: E402,F403
+from config.settings.base import DATABASES  # noqa: E402
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DATABASES["default"]["TEST"] = {"NAME": "test_atrium"}
