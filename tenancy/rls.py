@@ -119,6 +119,17 @@ $$""",
 }
 
 
+# The tables the definer functions read.
+DEFINER_READS = (
+    "users",
+    "organizations",
+    "organization_members",
+    "workspaces",
+    "workspace_members",
+    "api_keys",
+)
+
+
 def _function_sql(signature: str, body: str) -> str:
     definer = settings.DATABASE_DEFINER_ROLE
     app = settings.DATABASE_APP_ROLE
@@ -132,17 +143,21 @@ def _function_sql(signature: str, body: str) -> str:
 
 def create_functions() -> migrations.RunSQL:
     """Create (or replace) the visibility functions policies are built on."""
-    # A new owner needs CREATE on the schema only for the hand-over.
+    # A new owner needs CREATE on the schema only for the hand-over; the
+    # functions then read the membership tables, and nothing else.
     definer = settings.DATABASE_DEFINER_ROLE
+    tables = ", ".join(DEFINER_READS)
     forward = (
         f'GRANT USAGE, CREATE ON SCHEMA public TO "{definer}";\n'
+        f'GRANT SELECT ON {tables} TO "{definer}";\n'
         + "".join(_function_sql(sig, body) for sig, body in FUNCTIONS.items())
         + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
     )
     # Dropped in reverse order of creation, so nothing depends on a dropped one.
     backward = "".join(
         f"DROP FUNCTION IF EXISTS {sig};\n" for sig in reversed(list(FUNCTIONS))
-    )
+    ) + f'REVOKE SELECT ON {tables} FROM "{definer}";\n'
+
     return migrations.RunSQL(forward, backward)
 
 

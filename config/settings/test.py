@@ -12,4 +12,4 @@ from config.settings.base import DATABASES  # noqa: E402
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-DATABASES["default"]["TEST"] = {"NAME": "test_atrium"}
+DATABASES["default"]["TEST"] = {"NAME": "test_atrium", "SERIALIZE": False}

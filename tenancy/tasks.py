@@ -1,0 +1,39 @@
+"""How Celery tasks get a tenant context.
+
+A task never inherits one: it receives the workspace id as its first
+argument and runs inside its own transaction with the context set first, so
+a worker process that ran workspace A's task a moment ago sees nothing of A
+in the next one.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import shared_task
+
+from tenancy.context import as_workspace
+
+R = TypeVar("R")
+
+
+def workspace_task(
+    **task_options: Any,
+) -> Callable[[Callable[..., R]], Any]:
+    """Declare a task whose body runs as system work inside one workspace.
+
+    The task's first argument is the workspace id (JSON: a string).
+    """
+
+    def decorator(func: Callable[..., R]) -> Any:
+        @functools.wraps(func)
+        def run(workspace_id: str, *args: Any, **kwargs: Any) -> R:
+            with as_workspace(uuid.UUID(str(workspace_id))):
+                return func(workspace_id, *args, **kwargs)
+
+        return shared_task(**task_options)(run)
+
+    return decorator

@@ -1,0 +1,153 @@
+"""The database's own catalog proves isolation is configured everywhere."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(settings.BASE_DIR)
+CODE_DIRS = ["config", "accounts", "tenancy", "knowledge", "agents", "billing"]
+
+
+def rows(sql, params=None):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchall()
+
+
+def tenant_tables():
+    found = rows(
+        "SELECT table_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND column_name = 'workspace_id'"
+    )
+    return sorted({name for (name,) in found} | {"workspaces"})
+
+
+def test_the_tenant_tables_are_the_expected_ones():
+    # A new tenant table joins the checks below automatically; this list only
+    # guards against the discovery query silently finding nothing.
+    assert {
+        "agents",
+        "api_keys",
+        "audit_log",
+        "chat_sessions",
+        "chunks",
+        "daily_usage_summary",
+        "documents",
+        "messages",
+        "usage_events",
+        "workspace_members",
+        "workspaces",
+    } <= set(tenant_tables())
+
+
+def test_every_tenant_table_forces_rls_with_a_checked_policy():
+    missing = []
+    for table in tenant_tables():
+        [(enabled, forced)] = rows(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE oid = %s::regclass",
+            [table],
+        )
+        checked = rows(
+            "SELECT policyname FROM pg_policies"
+            " WHERE tablename = %s AND with_check IS NOT NULL",
+            [table],
+        )
+        if not (enabled and forced and checked):
+            missing.append(table)
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "table", ["organizations", "organization_members", "audit_log"]
+)
+def test_organization_tables_are_protected_too(table):
+    [(enabled, forced)] = rows(
+        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
+        " WHERE oid = %s::regclass",
+        [table],
+    )
+    assert enabled and forced
+
+
+def test_every_tenant_table_has_an_index_leading_on_the_workspace():
+    unindexed = []
+    for table in tenant_tables():
+        column = "id" if table == "workspaces" else "workspace_id"
+        leading = rows(
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = %s::regclass AND a.attname = %s",
+            [table, column],
+        )
+        if not leading:
+            unindexed.append(table)
+    assert unindexed == []
+
+
+def test_runtime_role_is_neither_superuser_nor_bypassrls_nor_owner():
+    [(role, superuser, bypass, createrole)] = rows(
+        "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole FROM pg_roles"
+        " WHERE rolname = current_user"
+    )
+    owned = rows(
+        "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = relnamespace"
+        " WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles"
+        " WHERE rolname = current_user)"
+    )
+    assert role == settings.DATABASE_APP_ROLE
+    assert (superuser, bypass, createrole) == (False, False, False)
+    assert owned == []
+
+
+def test_no_view_skips_the_callers_policies():
+    views = rows(
+        "SELECT c.relname, coalesce(c.reloptions, '{}') FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')"
+    )
+    unsafe = [
+        name for name, options in views if "security_invoker=true" not in options
+    ]
+    assert unsafe == []
+
+
+def test_definer_functions_pin_search_path_and_refuse_public():
+    functions = rows(
+        "SELECT p.proname, p.proconfig, p.proacl::text FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'public' AND p.prosecdef"
+    )
+    assert len(functions) >= 6
+    for name, config, acl in functions:
+        assert config and any(c.startswith("search_path=") for c in config), name
+        # An ACL entry "=X/…" would grant EXECUTE to PUBLIC.
+        assert not re.search(r"(^|[{,])=X", acl), name
+
+
+def test_no_custom_leakproof_functions():
+    leaky = rows(
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n"
+        " ON n.oid = p.pronamespace"
+        " WHERE p.proleakproof AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    )
+    assert leaky == []
+
+
+def test_code_never_sets_a_session_level_context():
+    calls = []
+    for directory in CODE_DIRS:
+        for path in (ROOT / directory).rglob("*.py"):
+            text = path.read_text()
+            calls += [
+                (path, m.group(0)) for m in re.finditer(r"set_config\([^)]*\)", text)
+            ]
+            assert not re.search(r"\bSET\s+(SESSION\s+)?app\.", text, re.I), path
+    assert calls, "the context helper itself must be found"
+    for path, call in calls:
+        assert call.rstrip(")").rstrip().endswith("true"), f"{path}: {call}"
