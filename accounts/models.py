@@ -1,9 +1,13 @@
 """People who sign in to Atrium."""
 
 import uuid
+from typing import ClassVar
 
-from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
+from django.contrib.auth.models import (
+    AbstractBaseUser,
+    BaseUserManager,
+    PermissionsMixin,
+)
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -42,7 +46,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254, unique=True)
     full_name = models.CharField(max_length=200, blank=True)
     email_verified = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
+    # AbstractBaseUser declares a plain class attribute; this makes it a column.
+    is_active = models.BooleanField(default=True)  # type: ignore[misc]
     is_staff = models.BooleanField(
         default=False, help_text="Can sign in to the admin and see every tenant."
     )
@@ -54,7 +59,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         db_table = "users"

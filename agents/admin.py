@@ -23,7 +23,7 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     fields = ["role", "content", "input_tokens", "output_tokens", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["role", "content", "input_tokens", "output_tokens", "created_at"]
 
 
 @admin.register(ChatSession)

@@ -41,9 +41,7 @@ class UsageEvent(models.Model):
         default=False, help_text="Made with a test key: metered apart, not billed."
     )
 
-    estimated_cost_usd = models.DecimalField(
-        max_digits=12, decimal_places=6, default=0
-    )
+    estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,7 +97,9 @@ class DailyUsageSummary(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["organization_id", "-date"], name="daily_usage_org_idx"),
+            models.Index(
+                fields=["organization_id", "-date"], name="daily_usage_org_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = Celery("atrium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Keep each worker's database connection across tasks (Django's CONN_MAX_AGE
+# then governs it) instead of reconnecting per task. The tenant context is
+# transaction-local, so a reused connection carries nothing between tasks.
+app.conf["CELERY_DB_REUSE_MAX"] = 1000

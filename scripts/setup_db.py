@@ -43,8 +43,6 @@ def parts(url: str) -> dict[str, str]:
     return {
         "user": unquote(split.username or ""),
         "password": unquote(split.password or ""),
-        "host": split.hostname or "",
-        "port": str(split.port or 5432),
         "dbname": split.path.lstrip("/"),
     }
 
@@ -58,20 +56,20 @@ def ensure_role(cur: psycopg.Cursor, name: str, options: str, password: str) -> 
     cur.execute(statement)
 
 
-def ensure_extension(admin: dict[str, str], dbname: str) -> None:
-    with psycopg.connect(**{**admin, "dbname": dbname}, autocommit=True) as conn:
+def ensure_extension(admin_url: str, dbname: str) -> None:
+    with psycopg.connect(admin_url, dbname=dbname, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
 def main() -> int:
     app = parts(setting("DATABASE_URL"))
     owner = parts(setting("DATABASE_OWNER_URL"))
-    admin = parts(setting("DATABASE_ADMIN_URL"))
+    admin_url = setting("DATABASE_ADMIN_URL")
     definer = setting("DATABASE_DEFINER_ROLE")
     dbname = app["dbname"]
 
     try:
-        conn = psycopg.connect(**admin, autocommit=True, connect_timeout=5)
+        conn = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError:
         print(
             "setup-db: no superuser connection (DATABASE_ADMIN_URL); assuming the "
@@ -80,7 +78,7 @@ def main() -> int:
             "vector extension as docs/deployment.md describes.",
             file=sys.stderr,
         )
-        with psycopg.connect(**app, connect_timeout=5):
+        with psycopg.connect(setting("DATABASE_URL"), connect_timeout=5):
             return 0
 
     with conn, conn.cursor() as cur:
@@ -106,8 +104,8 @@ def main() -> int:
             )
             print(f"setup-db: created database {dbname}")
 
-    ensure_extension(admin, "template1")
-    ensure_extension(admin, dbname)
+    ensure_extension(admin_url, "template1")
+    ensure_extension(admin_url, dbname)
     return 0
 
 

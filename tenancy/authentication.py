@@ -46,7 +46,7 @@ def authenticate_api_key(raw: str) -> AuthResult:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, workspace_id, key_hash, environment, scopes,"
+            "SELECT id, key_hash, environment, scopes,"
             " is_active, expires_at, revoked_at"
             " FROM atrium_api_key_lookup(%s)",
             [parsed.prefix],
@@ -55,7 +55,7 @@ def authenticate_api_key(raw: str) -> AuthResult:
     if row is None:
         return AuthResult(ANONYMOUS, "invalid_api_key")
 
-    key_id, workspace_id, key_hash, environment, scopes, active, expires, revoked = row
+    key_id, key_hash, environment, scopes, active, expires, revoked = row
     if not keys.matches(raw, key_hash):
         return AuthResult(ANONYMOUS, "invalid_api_key")
     if revoked is not None or not active:

@@ -125,8 +125,6 @@ def as_workspace(
     return as_principal(principal, using=using)
 
 
-def as_anonymous(
-    *, using: str = DEFAULT_DB_ALIAS
-) -> AbstractContextManager[Principal]:
+def as_anonymous(*, using: str = DEFAULT_DB_ALIAS) -> AbstractContextManager[Principal]:
     """Run the block with no principal: every tenant table reads as empty."""
     return as_principal(ANONYMOUS, using=using)

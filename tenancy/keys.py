@@ -72,7 +72,7 @@ def parse(raw: str) -> ParsedKey | None:
     if match is None:
         return None
     environment, body, checksum = match.groups()
-    stem = raw[: -CHECKSUM_LENGTH]
+    stem = raw[:-CHECKSUM_LENGTH]
     if not hmac.compare_digest(_checksum(stem), checksum):
         return None
     prefix = f"{settings.ATRIUM_API_KEY_PREFIX}_{environment}_{body[:LOOKUP_LENGTH]}"

@@ -154,9 +154,12 @@ def create_functions() -> migrations.RunSQL:
         + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
     )
     # Dropped in reverse order of creation, so nothing depends on a dropped one.
-    backward = "".join(
-        f"DROP FUNCTION IF EXISTS {sig};\n" for sig in reversed(list(FUNCTIONS))
-    ) + f'REVOKE SELECT ON {tables} FROM "{definer}";\n'
+    backward = (
+        "".join(
+            f"DROP FUNCTION IF EXISTS {sig};\n" for sig in reversed(list(FUNCTIONS))
+        )
+        + f'REVOKE SELECT ON {tables} FROM "{definer}";\n'
+    )
 
     return migrations.RunSQL(forward, backward)
 

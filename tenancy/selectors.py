@@ -41,5 +41,5 @@ def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
 def workspace_ids_for_system() -> list[uuid.UUID]:
     """Every live workspace, for system jobs that then act inside each one."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM atrium_system_workspace_ids()")
+        cursor.execute("SELECT w FROM atrium_system_workspace_ids() AS w")
         return [row[0] for row in cursor.fetchall()]

@@ -73,8 +73,9 @@ def organization_create(
     slug = slug or _unique_slug(
         name,
         set(
-            Organization.objects.filter(slug__startswith=slugify(name)[:70])
-            .values_list("slug", flat=True)
+            Organization.objects.filter(
+                slug__startswith=slugify(name)[:70]
+            ).values_list("slug", flat=True)
         ),
     )
     organization = Organization.objects.create(

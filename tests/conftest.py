@@ -45,3 +45,6 @@ def tenant_a(db: None) -> Tenant:
 def tenant_b(db: None) -> Tenant:
     """An outsider: another organization, another workspace."""
     return make_tenant("b")
+
+
+pytest_plugins = ["tests.support.worker"]

@@ -179,6 +179,10 @@ REST_FRAMEWORK = {
 # --- Atrium -----------------------------------------------------------------
 # Prefix of workspace API keys: `<prefix>_live_…` and `<prefix>_test_…`.
 ATRIUM_API_KEY_PREFIX = env("ATRIUM_API_KEY_PREFIX", default="atr")
+# Where `manage.py atrium_demo` keeps the demo passwords and key (mode 0600).
+ATRIUM_DEMO_CREDENTIALS = env.path(
+    "ATRIUM_DEMO_CREDENTIALS", default=BASE_DIR / ".atrium" / "demo.json"
+)
 ATRIUM_EMBEDDING_DIMENSIONS = env.int("ATRIUM_EMBEDDING_DIMENSIONS", default=384)
 
 # --- Logging ----------------------------------------------------------------

@@ -8,8 +8,8 @@ os.environ.setdefault(
     "django-insecure-local-development-key-not-for-production",
 )
 
-from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import env  # noqa: E402
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -4,8 +4,6 @@ Every variable in ``REQUIRED`` must be set; a missing one stops the process at
 start-up with ImproperlyConfigured instead of running on a development default.
 """
 
-
-
 from config.settings import base
 
 REQUIRED = (
@@ -18,7 +16,7 @@ for name in REQUIRED:
     base.env.str(name)  # raises ImproperlyConfigured when unset
 
 from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import LOGGING, env  # noqa: E402
+from config.settings.base import env  # noqa: E402
 
 DEBUG = False
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -32,6 +30,3 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
-
-
-LOGGING["root"]["level"] = env("LOG_LEVEL", default="INFO")

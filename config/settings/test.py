@@ -6,8 +6,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "django-insecure-test-key")
 # Tests use their own Redis database so a running `make run` is undisturbed.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 
-from config.settings.base import *  # noqa: E402,F403
-from config.settings.base import DATABASES  # noqa: E402
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -55,5 +55,3 @@ class ApiKeyUser:
 
     def __str__(self) -> str:
         return f"API key {self.principal.api_key_prefix}"
-
-

@@ -61,8 +61,7 @@ class Migration(migrations.Migration):
                     f"FOR INSERT WITH CHECK ({MEMBER_MANAGED} OR {FIRST_OWNER})"
                 ),
                 "member_update": (
-                    f"FOR UPDATE USING ({MEMBER_MANAGED})"
-                    f" WITH CHECK ({MEMBER_MANAGED})"
+                    f"FOR UPDATE USING ({MEMBER_MANAGED}) WITH CHECK ({MEMBER_MANAGED})"
                 ),
                 "member_delete": (
                     f"FOR DELETE USING ({MEMBER_MANAGED}"

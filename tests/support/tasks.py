@@ -18,7 +18,7 @@ def _visible() -> dict[str, list[str]]:
     seen = {}
     with connection.cursor() as cursor:
         for table in TABLES:
-            cursor.execute(f"SELECT DISTINCT workspace_id::text FROM {table}")  # noqa: S608
+            cursor.execute(f"SELECT DISTINCT workspace_id::text FROM {table}")
             seen[table] = sorted(row[0] for row in cursor.fetchall())
         cursor.execute("SELECT pg_backend_pid()")
         seen["backend_pid"] = [str(cursor.fetchone()[0])]

@@ -111,9 +111,7 @@ def test_no_view_skips_the_callers_policies():
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')"
     )
-    unsafe = [
-        name for name, options in views if "security_invoker=true" not in options
-    ]
+    unsafe = [name for name, options in views if "security_invoker=true" not in options]
     assert unsafe == []
 
 
@@ -134,7 +132,8 @@ def test_no_custom_leakproof_functions():
     leaky = rows(
         "SELECT p.proname FROM pg_proc p JOIN pg_namespace n"
         " ON n.oid = p.pronamespace"
-        " WHERE p.proleakproof AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " WHERE p.proleakproof"
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
     )
     assert leaky == []
 

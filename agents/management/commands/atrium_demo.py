@@ -24,7 +24,6 @@ from tenancy import keys, services
 from tenancy.context import as_user, as_workspace
 from tenancy.models import APIKey, APIKeyScope, Organization, PlanTier, Workspace
 
-CREDENTIALS = Path(settings.BASE_DIR) / ".atrium" / "demo.json"
 DOCUMENTS = Path(__file__).resolve().parent.parent.parent / "demo"
 
 ADMIN_EMAIL = "admin@atrium.local"
@@ -60,6 +59,10 @@ WORKSPACES: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def credentials_path() -> Path:
+    return Path(settings.ATRIUM_DEMO_CREDENTIALS)
 
 
 class Command(BaseCommand):
@@ -163,9 +166,7 @@ class Command(BaseCommand):
         live = APIKey.objects.filter(
             workspace=workspace, name="Demo key", revoked_at__isnull=True
         )
-        if known and any(
-            keys.matches(known, key.key_hash) for key in live
-        ):
+        if known and any(keys.matches(known, key.key_hash) for key in live):
             return known
         for stale in live:
             services.api_key_revoke(api_key=stale, reason="demo key rotated")
@@ -216,14 +217,15 @@ class Command(BaseCommand):
 
     def _load_credentials(self) -> dict[str, str]:
         try:
-            return json.loads(CREDENTIALS.read_text())
+            return json.loads(credentials_path().read_text())
         except (FileNotFoundError, ValueError):
             return {}
 
     def _save_credentials(self, credentials: dict[str, str]) -> None:
-        CREDENTIALS.parent.mkdir(mode=0o700, exist_ok=True)
-        CREDENTIALS.touch(mode=0o600, exist_ok=True)
-        CREDENTIALS.write_text(json.dumps(credentials, indent=2) + "\n")
+        path = credentials_path()
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(json.dumps(credentials, indent=2) + "\n")
 
     def _show(self, credentials: dict[str, str], workspace: Workspace) -> None:
         write = self.stdout.write
@@ -235,5 +237,5 @@ class Command(BaseCommand):
         write(f"    password:      {credentials['admin_password']}")
         write(f"  Demo API key (workspace {workspace.slug}, id {workspace.pk}):")
         write(f"    {credentials['api_key']}")
-        write(f"  Kept in {CREDENTIALS.relative_to(settings.BASE_DIR)}")
+        write(f"  Kept in {credentials_path()}")
         write("")
