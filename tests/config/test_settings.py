@@ -19,7 +19,7 @@ PRODUCTION_ENV = {
 def manage(*args, **env):
     base = {
         "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
+        "HOME": str(settings.BASE_DIR),
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
     }
     return subprocess.run(
