@@ -88,8 +88,9 @@ DATABASES["default"]["OPTIONS"] = {
 DATABASE_OWNER = env.db_url(
     "DATABASE_OWNER_URL", default="postgres://atrium_owner@127.0.0.1:5432/atrium"
 )
-# The runtime role granted table privileges after each migration.
-DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="atrium_app")
+# The runtime role granted table privileges after each migration: the user of
+# DATABASE_URL unless the runtime logs in as a member of another role.
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default=DATABASES["default"]["USER"])
 # The NOLOGIN role with BYPASSRLS that owns the narrow SECURITY DEFINER doors.
 DATABASE_DEFINER_ROLE = env("DATABASE_DEFINER_ROLE", default="atrium_definer")
 
