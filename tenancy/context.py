@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
@@ -128,3 +129,19 @@ def as_workspace(
 def as_anonymous(*, using: str = DEFAULT_DB_ALIAS) -> AbstractContextManager[Principal]:
     """Run the block with no principal: every tenant table reads as empty."""
     return as_principal(ANONYMOUS, using=using)
+
+
+T = TypeVar("T")
+
+
+def stream_as(principal: Principal, produce: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """Yield what ``produce()`` yields, inside a transaction as ``principal``.
+
+    A streaming response body runs after the request's transaction has ended,
+    so it needs its own context; pass this generator to the response. It
+    holds one transaction for the whole stream: for long streams (model
+    tokens), open short ``as_principal`` blocks around each database access
+    instead.
+    """
+    with as_principal(principal):
+        yield from produce()

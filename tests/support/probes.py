@@ -8,8 +8,10 @@ the context the middleware set.
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.urls import path
+
+from tenancy.context import stream_as
 
 TABLES = ("documents", "chunks", "agents", "api_keys", "workspaces")
 
@@ -24,6 +26,25 @@ def visible_rows(request: HttpRequest) -> JsonResponse:
     return JsonResponse(seen)
 
 
+def _documents_seen() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT workspace_id::text FROM documents")
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def streamed_rows(request: HttpRequest) -> StreamingHttpResponse:
+    """Read in the body, after the request's own transaction has ended."""
+
+    def produce():  # type: ignore[no-untyped-def]
+        yield "with-context:" + ",".join(_documents_seen()) + "\n"
+
+    def without_context():  # type: ignore[no-untyped-def]
+        yield from stream_as(request.principal, produce)  # type: ignore[attr-defined]
+        yield "after:" + ",".join(_documents_seen()) + "\n"
+
+    return StreamingHttpResponse(without_context(), content_type="text/plain")
+
+
 def write_then_fail(request: HttpRequest) -> JsonResponse:
     """Write a row, then fail: the middleware must roll the write back."""
     with connection.cursor() as cursor:
@@ -36,4 +57,5 @@ def write_then_fail(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("probe/visible", visible_rows),
     path("probe/write-then-fail", write_then_fail),
+    path("probe/stream", streamed_rows),
 ]

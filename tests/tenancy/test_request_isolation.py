@@ -78,3 +78,9 @@ def test_a_failing_request_keeps_none_of_its_writes(clients, tenant_a):
         assert not Workspace.objects.filter(
             description="changed by a failed request"
         ).exists()
+
+
+def test_a_streaming_body_reads_with_its_own_context_and_only_then(clients):
+    client, workspace = clients["a"]
+    body = b"".join(client.get("/probe/stream").streaming_content).decode()
+    assert body == f"with-context:{workspace}\nafter:\n"
