@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config import health
 
@@ -8,6 +8,10 @@ admin.site.site_title = "Atrium staff"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("v1/", include("config.api_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+
+handler404 = "tenancy.api.errors.not_found"
+handler500 = "tenancy.api.errors.server_error"

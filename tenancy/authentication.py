@@ -14,6 +14,8 @@ from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.tokens import access_token_user_id
 from tenancy import keys
 from tenancy.context import ANONYMOUS, Principal
 
@@ -28,6 +30,8 @@ class AuthResult:
     principal: Principal
     # A stable error code when credentials were given but are not valid.
     error: str = ""
+    # The signed-in user, when the principal is one.
+    user: User | None = None
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -46,7 +50,8 @@ def authenticate_api_key(raw: str) -> AuthResult:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, key_hash, environment, scopes,"
+            "SELECT id, workspace_id, key_hash, environment, scopes,"
+            " rate_limit_per_minute,"
             " is_active, expires_at, revoked_at"
             " FROM atrium_api_key_lookup(%s)",
             [parsed.prefix],
@@ -55,7 +60,8 @@ def authenticate_api_key(raw: str) -> AuthResult:
     if row is None:
         return AuthResult(ANONYMOUS, "invalid_api_key")
 
-    key_id, key_hash, environment, scopes, active, expires, revoked = row
+    (key_id, workspace_id, key_hash, environment, scopes, per_minute) = row[:6]
+    active, expires, revoked = row[6:]
     if not keys.matches(raw, key_hash):
         return AuthResult(ANONYMOUS, "invalid_api_key")
     if revoked is not None or not active:
@@ -65,24 +71,40 @@ def authenticate_api_key(raw: str) -> AuthResult:
 
     principal = Principal(
         api_key_id=key_id,
+        api_key_workspace_id=workspace_id,
         api_key_scopes=tuple(scopes),
+        api_key_rate_limit=per_minute,
         api_key_prefix=parsed.prefix,
         is_test_key=environment == "test",
     )
     return AuthResult(principal)
 
 
+def authenticate_access_token(token: str) -> AuthResult:
+    user_id = access_token_user_id(token)
+    if user_id is None:
+        return AuthResult(ANONYMOUS, "invalid_token")
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return AuthResult(ANONYMOUS, "invalid_token")
+    return AuthResult(Principal(user_id=user.pk), user=user)
+
+
 def authenticate_request(request: HttpRequest) -> AuthResult:
-    """Resolve the principal from a bearer credential or the session."""
+    """Resolve the principal from a bearer credential or the session.
+
+    A bearer credential wins over a session cookie, so an API client never
+    acts with a browser's identity by accident.
+    """
     token = bearer_token(request)
     if token is not None:
         if keys.looks_like_key(token):
             return authenticate_api_key(token)
-        return AuthResult(ANONYMOUS, "invalid_token")
+        return authenticate_access_token(token)
 
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_active:
-        return AuthResult(Principal(user_id=user.pk))
+        return AuthResult(Principal(user_id=user.pk), user=user)
     return AuthResult(ANONYMOUS)
 
 

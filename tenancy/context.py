@@ -36,8 +36,10 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     workspace_id: uuid.UUID | None = None
     # Not used by the database; carried for the API layer.
+    api_key_workspace_id: uuid.UUID | None = None
     api_key_scopes: tuple[str, ...] = ()
     api_key_prefix: str = ""
+    api_key_rate_limit: int = 0
     is_test_key: bool = False
 
     @property

@@ -28,6 +28,7 @@ class TenantContextMiddleware:
         with transaction.atomic():
             result = authenticate_request(request)
             request.principal = result.principal  # type: ignore[attr-defined]
+            request.principal_user = result.user  # type: ignore[attr-defined]
             request.auth_error = result.error  # type: ignore[attr-defined]
             with as_principal(result.principal):
                 record_key_use(result.principal)

@@ -12,7 +12,12 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
-from tenancy.models import Organization, OrganizationRole, Workspace
+from tenancy.models import (
+    Organization,
+    OrganizationMember,
+    OrganizationRole,
+    Workspace,
+)
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
@@ -43,3 +48,12 @@ def workspace_ids_for_system() -> list[uuid.UUID]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT w FROM atrium_system_workspace_ids() AS w")
         return [row[0] for row in cursor.fetchall()]
+
+
+def organization_roles_for_user(*, user: User) -> dict[uuid.UUID, str]:
+    """The user's role in each of their organizations."""
+    return dict(
+        OrganizationMember.objects.filter(user=user).values_list(
+            "organization_id", "role"
+        )
+    )

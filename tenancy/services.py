@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
-from tenancy import keys
+from tenancy import keys, quotas
 from tenancy.context import current_principal
+from tenancy.errors import ConflictError, LastOwnerError, NotAnOrganizationMember
 from tenancy.models import (
     APIKey,
     AuditLog,
@@ -96,6 +97,8 @@ def organization_create(
 def organization_member_add(
     *, organization: Organization, user: User, role: str = OrganizationRole.MEMBER
 ) -> OrganizationMember:
+    if OrganizationMember.objects.filter(organization=organization, user=user).exists():
+        raise ConflictError("The user is already a member of this organization.")
     member = OrganizationMember.objects.create(
         organization=organization, user=user, role=role
     )
@@ -109,12 +112,109 @@ def organization_member_add(
 
 
 @transaction.atomic
+def organization_update(
+    *, organization: Organization, fields: dict[str, Any]
+) -> Organization:
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    organization.save(update_fields=[*fields, "updated_at"])
+    audit_record(
+        action="organization.updated",
+        organization_id=organization.id,
+        target=organization,
+        metadata={"fields": sorted(fields)},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization) -> Organization:
+    """Soft-delete the organization and its workspaces; keys stop at once."""
+    now = timezone.now()
+    organization.deleted_at = now
+    organization.save(update_fields=["deleted_at", "updated_at"])
+    organization.workspaces.filter(deleted_at__isnull=True).update(deleted_at=now)
+    APIKey.objects.filter(
+        workspace__organization=organization, revoked_at__isnull=True
+    ).update(is_active=False, revoked_at=now)
+    audit_record(
+        action="organization.deleted",
+        organization_id=organization.id,
+        target=organization,
+    )
+    return organization
+
+
+def _locked(organization: Organization) -> Organization:
+    # Serialises quota checks of one organization: two concurrent requests
+    # cannot both take its last free slot.
+    return Organization.objects.select_for_update().get(pk=organization.pk)
+
+
+def _owner_count(organization: Organization) -> int:
+    return organization.memberships.filter(role=OrganizationRole.OWNER).count()
+
+
+@transaction.atomic
+def organization_member_change_role(
+    *, member: OrganizationMember, role: str
+) -> OrganizationMember:
+    _locked(member.organization)
+    if (
+        member.role == OrganizationRole.OWNER
+        and role != OrganizationRole.OWNER
+        and _owner_count(member.organization) == 1
+    ):
+        raise LastOwnerError("An organization must keep at least one owner.")
+    previous, member.role = member.role, role
+    member.save(update_fields=["role"])
+    audit_record(
+        action="organization.member_role_changed",
+        organization_id=member.organization_id,
+        target=member,
+        metadata={"user_id": str(member.user_id), "from": previous, "to": role},
+    )
+    return member
+
+
+@transaction.atomic
+def organization_member_remove(*, member: OrganizationMember) -> None:
+    """Remove someone from an organization and from all its workspaces."""
+    _locked(member.organization)
+    if member.role == OrganizationRole.OWNER and _owner_count(member.organization) == 1:
+        raise LastOwnerError("An organization must keep at least one owner.")
+    WorkspaceMember.objects.filter(
+        workspace__organization_id=member.organization_id, user_id=member.user_id
+    ).delete()
+    member.delete()
+    audit_record(
+        action="organization.member_removed",
+        organization_id=member.organization_id,
+        metadata={"user_id": str(member.user_id), "role": member.role},
+    )
+
+
+@transaction.atomic
 def workspace_create(
     *, organization: Organization, name: str, slug: str = "", **fields: Any
 ) -> Workspace:
-    slug = slug or _unique_slug(
-        name, set(organization.workspaces.values_list("slug", flat=True))
+    """Create a workspace, within the organization's plan."""
+    organization = _locked(organization)
+    quotas.check_limit(
+        organization,
+        limit="workspaces",
+        current=organization.workspaces.filter(deleted_at__isnull=True).count(),
     )
+    taken = set(
+        organization.workspaces.filter(deleted_at__isnull=True).values_list(
+            "slug", flat=True
+        )
+    )
+    if slug and slug in taken:
+        raise ConflictError(
+            "A workspace with this slug already exists.", field="slug", slug=slug
+        )
+    slug = slug or _unique_slug(name, taken)
     workspace = Workspace.objects.create(
         organization=organization, name=name, slug=slug, **fields
     )
@@ -128,9 +228,58 @@ def workspace_create(
 
 
 @transaction.atomic
+def workspace_update(*, workspace: Workspace, fields: dict[str, Any]) -> Workspace:
+    if "slug" in fields and (
+        Workspace.objects.filter(
+            organization_id=workspace.organization_id,
+            slug=fields["slug"],
+            deleted_at__isnull=True,
+        )
+        .exclude(pk=workspace.pk)
+        .exists()
+    ):
+        raise ConflictError("A workspace with this slug already exists.", field="slug")
+    for name, value in fields.items():
+        setattr(workspace, name, value)
+    workspace.save(update_fields=[*fields, "updated_at"])
+    audit_record(
+        action="workspace.updated",
+        organization_id=workspace.organization_id,
+        workspace_id=workspace.id,
+        target=workspace,
+        metadata={"fields": sorted(fields)},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace) -> Workspace:
+    """Soft-delete a workspace; its keys are revoked at once."""
+    now = timezone.now()
+    workspace.deleted_at = now
+    workspace.save(update_fields=["deleted_at", "updated_at"])
+    workspace.api_keys.filter(revoked_at__isnull=True).update(
+        is_active=False, revoked_at=now
+    )
+    audit_record(
+        action="workspace.deleted",
+        organization_id=workspace.organization_id,
+        workspace_id=workspace.id,
+        target=workspace,
+    )
+    return workspace
+
+
+@transaction.atomic
 def workspace_member_add(
     *, workspace: Workspace, user: User, role: str = WorkspaceRole.MEMBER
 ) -> WorkspaceMember:
+    if not OrganizationMember.objects.filter(
+        organization_id=workspace.organization_id, user=user
+    ).exists():
+        raise NotAnOrganizationMember("Add the user to the organization first.")
+    if WorkspaceMember.objects.filter(workspace=workspace, user=user).exists():
+        raise ConflictError("The user is already a member of this workspace.")
     member = WorkspaceMember.objects.create(workspace=workspace, user=user, role=role)
     audit_record(
         action="workspace.member_added",
@@ -140,6 +289,33 @@ def workspace_member_add(
         metadata={"user_id": str(user.pk), "role": role},
     )
     return member
+
+
+@transaction.atomic
+def workspace_member_change_role(
+    *, member: WorkspaceMember, role: str
+) -> WorkspaceMember:
+    previous, member.role = member.role, role
+    member.save(update_fields=["role"])
+    audit_record(
+        action="workspace.member_role_changed",
+        organization_id=member.workspace.organization_id,
+        workspace_id=member.workspace_id,
+        target=member,
+        metadata={"user_id": str(member.user_id), "from": previous, "to": role},
+    )
+    return member
+
+
+@transaction.atomic
+def workspace_member_remove(*, member: WorkspaceMember) -> None:
+    member.delete()
+    audit_record(
+        action="workspace.member_removed",
+        organization_id=member.workspace.organization_id,
+        workspace_id=member.workspace_id,
+        metadata={"user_id": str(member.user_id), "role": member.role},
+    )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "allauth.headless",
     # Atrium's apps, in the order their imports run (see docs/architecture.md).
     "accounts",
     "tenancy",
@@ -43,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     # Opens the request's transaction and sets the tenant context inside it;
     # it must come after authentication and wrap every view.
     "tenancy.middleware.TenantContextMiddleware",
@@ -161,6 +167,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int(
         "CELERY_VISIBILITY_TIMEOUT", default=2 * CELERY_TASK_TIME_LIMIT
     ),
+    # How often a worker looks for unacknowledged tasks of dead workers
+    # (every interval × throttle seconds); lowered only by tests.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
+CELERY_BEAT_SCHEDULE = {
+    "knowledge-ingest-sweep-stuck": {
+        "task": "knowledge.tasks.ingest_sweep_stuck",
+        "schedule": env.int("ATRIUM_INGEST_SWEEP_INTERVAL", default=300),
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -169,13 +185,62 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenancy.api.authentication.PrincipalAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "tenancy.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "tenancy.api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tenancy.api.errors.exception_handler",
-    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Request bodies past this many bytes answer 413 (uploads have their own limit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("ATRIUM_MAX_JSON_BODY", default=1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atrium API",
+    "DESCRIPTION": (
+        "Multi-tenant agentic retrieval-augmented generation. Authenticate with "
+        "`Authorization: Bearer <token>`: a workspace API key (`atr_live_…`, "
+        "`atr_test_…`) or a user access token from `/v1/auth/login`. Errors are "
+        '`{"error": {"code", "message", "details"}}` with stable codes.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceRoleEnum": "tenancy.models.WorkspaceRole",
+        "OrganizationRoleEnum": "tenancy.models.OrganizationRole",
+    },
+}
+
+# --- Accounts and user tokens -----------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+HEADLESS_TOKEN_STRATEGY = "allauth.headless.tokens.strategies.jwt.JWTTokenStrategy"  # noqa: S105
+# RS256 with this PEM key when set; otherwise HS256 signed with SECRET_KEY.
+HEADLESS_JWT_PRIVATE_KEY = env("ATRIUM_JWT_PRIVATE_KEY", default="")
+HEADLESS_JWT_ALGORITHM = "RS256" if HEADLESS_JWT_PRIVATE_KEY else "HS256"
+HEADLESS_JWT_ACCESS_TOKEN_EXPIRES_IN = env.int("ATRIUM_ACCESS_TOKEN_TTL", default=900)
+HEADLESS_JWT_REFRESH_TOKEN_EXPIRES_IN = env.int(
+    "ATRIUM_REFRESH_TOKEN_TTL", default=30 * 24 * 3600
+)
+# Access tokens die with their session: logging out revokes them at once.
+HEADLESS_JWT_STATEFUL_VALIDATION_ENABLED = True
+HEADLESS_JWT_ROTATE_REFRESH_TOKEN = True
 
 # --- Atrium -----------------------------------------------------------------
 # Prefix of workspace API keys: `<prefix>_live_…` and `<prefix>_test_…`.
@@ -184,7 +249,44 @@ ATRIUM_API_KEY_PREFIX = env("ATRIUM_API_KEY_PREFIX", default="atr")
 ATRIUM_DEMO_CREDENTIALS = env.path(
     "ATRIUM_DEMO_CREDENTIALS", default=BASE_DIR / ".atrium" / "demo.json"
 )
+# Requests per minute per workspace, by plan tier.
+ATRIUM_PLAN_RATE_LIMITS = {
+    "free": env.int("ATRIUM_RATE_LIMIT_FREE", default=10),
+    "starter": env.int("ATRIUM_RATE_LIMIT_STARTER", default=60),
+    "pro": env.int("ATRIUM_RATE_LIMIT_PRO", default=300),
+    "enterprise": env.int("ATRIUM_RATE_LIMIT_ENTERPRISE", default=1000),
+}
+# Requests per minute for one signed-in user across the API.
+ATRIUM_USER_RATE_LIMIT = env.int("ATRIUM_USER_RATE_LIMIT", default=600)
+# Sign-up and log-in attempts per minute per client address and per email.
+ATRIUM_AUTH_RATE_LIMIT = env.int("ATRIUM_AUTH_RATE_LIMIT", default=10)
+# Proxies whose X-Forwarded-For is trusted for the client address (count).
+ATRIUM_TRUSTED_PROXY_COUNT = env.int("ATRIUM_TRUSTED_PROXY_COUNT", default=0)
 ATRIUM_EMBEDDING_DIMENSIONS = env.int("ATRIUM_EMBEDDING_DIMENSIONS", default=384)
+
+# --- Ingestion and embeddings (docs/ingestion.md) ---------------------------
+ATRIUM_UPLOAD_MAX_BYTES = env.int("ATRIUM_UPLOAD_MAX_BYTES", default=25 * 1024 * 1024)
+ATRIUM_PDF_MAX_PAGES = env.int("ATRIUM_PDF_MAX_PAGES", default=500)
+ATRIUM_DOCUMENT_MAX_CHUNKS = env.int("ATRIUM_DOCUMENT_MAX_CHUNKS", default=5000)
+# Deliveries of one stage before the document fails (a poison file that kills
+# its worker is redelivered by acks_late; this ends the loop).
+ATRIUM_INGEST_MAX_ATTEMPTS = env.int("ATRIUM_INGEST_MAX_ATTEMPTS", default=3)
+# A document whose stage has not moved for this long is re-queued by the
+# sweeper. Past the visibility timeout, so the broker's own redelivery of a
+# dead worker's task comes first.
+ATRIUM_INGEST_STUCK_SECONDS = env.int(
+    "ATRIUM_INGEST_STUCK_SECONDS",
+    default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + 600,
+)
+# `local` (all-MiniLM-L6-v2 on onnxruntime, offline) or `openai` (any server
+# speaking OpenAI's /v1/embeddings, through the official SDK).
+ATRIUM_EMBEDDING_PROVIDER = env("ATRIUM_EMBEDDING_PROVIDER", default="local")
+ATRIUM_EMBEDDING_MODEL = env("ATRIUM_EMBEDDING_MODEL", default="")
+ATRIUM_EMBEDDING_BASE_URL = env("ATRIUM_EMBEDDING_BASE_URL", default="")
+ATRIUM_EMBEDDING_API_KEY = env("ATRIUM_EMBEDDING_API_KEY", default="")
+ATRIUM_EMBEDDING_BATCH_SIZE = env.int("ATRIUM_EMBEDDING_BATCH_SIZE", default=32)
+ATRIUM_EMBEDDING_TIMEOUT = env.float("ATRIUM_EMBEDDING_TIMEOUT", default=30.0)
+ATRIUM_EMBEDDING_MAX_RETRIES = env.int("ATRIUM_EMBEDDING_MAX_RETRIES", default=2)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -28,11 +28,23 @@ def make_user(label: str = "user", **fields: object) -> User:
     )
 
 
-def make_tenant(label: str) -> Tenant:
+# The pro plan's limits: room for the tests that are not about limits.
+PRO_LIMITS = {
+    "plan_tier": "pro",
+    "max_workspaces": 10,
+    "max_documents_per_workspace": 5000,
+    "max_monthly_requests": 100_000,
+    "max_agents_per_workspace": 20,
+}
+
+
+def make_tenant(label: str, **limits: object) -> Tenant:
     owner = make_user(f"owner-{label}")
     with as_user(owner.pk):
         organization = services.organization_create(
-            actor=owner, name=f"Org {label.upper()} {next(_sequence)}"
+            actor=owner,
+            name=f"Org {label.upper()} {next(_sequence)}",
+            **{**PRO_LIMITS, **limits},
         )
         workspace = services.workspace_create(
             organization=organization, name=f"Workspace {label.upper()}"

@@ -46,11 +46,13 @@ def stocked(tenant_a, tenant_b):
         add_document(workspace, "Doc", f"canary text of {workspace.pk}")
         add_agent(workspace, "helper")
     for tenant in (tenant_a, tenant_b):
+        member = make_user("member")
         with as_user(tenant.owner.pk):
             services.api_key_create(workspace=tenant.workspace, name="key")
-            services.workspace_member_add(
-                workspace=tenant.workspace, user=make_user("member")
+            services.organization_member_add(
+                organization=tenant.organization, user=member
             )
+            services.workspace_member_add(workspace=tenant.workspace, user=member)
     return tenant_a, a2, tenant_b
 
 

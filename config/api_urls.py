@@ -1,0 +1,44 @@
+"""The versioned REST API: everything under /v1/."""
+
+from django.urls import path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from agents.api import views as agents
+from billing.api import views as billing
+from tenancy.api import auth
+from tenancy.api import views as tenancy
+
+ORG = "organizations/<uuid:organization_id>"
+WS = "workspaces/<uuid:workspace_id>"
+
+urlpatterns = [
+    path("auth/signup", auth.SignupView.as_view(), name="auth-signup"),
+    path("auth/login", auth.LoginView.as_view(), name="auth-login"),
+    path("auth/refresh", auth.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/logout", auth.LogoutView.as_view(), name="auth-logout"),
+    path("auth/me", auth.MeView.as_view(), name="auth-me"),
+    path("organizations", tenancy.OrganizationListView.as_view()),
+    path(f"{ORG}", tenancy.OrganizationDetailView.as_view()),
+    path(f"{ORG}/workspaces", tenancy.OrganizationWorkspacesView.as_view()),
+    path(f"{ORG}/members", tenancy.OrganizationMembersView.as_view()),
+    path(
+        f"{ORG}/members/<uuid:user_id>",
+        tenancy.OrganizationMemberDetailView.as_view(),
+    ),
+    path(f"{ORG}/usage", billing.OrganizationUsageView.as_view()),
+    path(f"{ORG}/billing", billing.OrganizationBillingView.as_view()),
+    path(f"{WS}", tenancy.WorkspaceDetailView.as_view()),
+    path(f"{WS}/members", tenancy.WorkspaceMembersView.as_view()),
+    path(f"{WS}/members/<uuid:user_id>", tenancy.WorkspaceMemberDetailView.as_view()),
+    path(f"{WS}/api-keys", tenancy.WorkspaceKeysView.as_view()),
+    path(f"{WS}/api-keys/<uuid:key_id>", tenancy.WorkspaceKeyDetailView.as_view()),
+    path(f"{WS}/agents", agents.AgentListView.as_view()),
+    path(f"{WS}/agents/<uuid:agent_id>", agents.AgentDetailView.as_view()),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]

@@ -1,0 +1,72 @@
+"""Shared pieces of the OpenAPI description."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    details = serializers.DictField(
+        help_text="Specifics: the fields of a validation error, a limit, …"
+    )
+
+
+class ErrorOut(serializers.Serializer):
+    error = ErrorDetail()
+
+
+def _error(description: str, code: str, message: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorOut,
+        description=description,
+        examples=[
+            OpenApiExample(
+                code,
+                value={"error": {"code": code, "message": message, "details": {}}},
+            )
+        ],
+    )
+
+
+ERRORS = {
+    400: _error("Invalid input", "invalid_request", "The request is not valid."),
+    401: _error("Not authenticated", "invalid_api_key", "The API key is not valid."),
+    403: _error(
+        "Role, scope or plan does not allow it",
+        "insufficient_scope",
+        "The API key lacks the 'agents:write' scope this needs.",
+    ),
+    404: _error("Not found (or not yours)", "not_found", "No such workspace."),
+    429: _error(
+        "Rate limit or monthly quota reached (see Retry-After)",
+        "rate_limited",
+        "Request was throttled. Expected available in 12 seconds.",
+    ),
+}
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    target_class = "tenancy.api.authentication.PrincipalAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A workspace API key (`atr_live_…` or `atr_test_…`) or a user "
+                "access token from `POST /v1/auth/login`."
+            ),
+        }
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = "tenancy.api.authentication.SessionAuthentication"
+    name = "SessionCookie"
+
+    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -1,0 +1,54 @@
+"""Errors services raise, each with a stable code and an HTTP status.
+
+Services know nothing of HTTP frameworks; the API's exception handler turns
+these into ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AtriumError(Exception):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFoundError(AtriumError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(AtriumError):
+    status = 409
+    code = "conflict"
+
+
+class LastOwnerError(ConflictError):
+    code = "last_owner"
+
+
+class PlanLimitExceeded(AtriumError):
+    """Creating one more of something would pass the organization's plan."""
+
+    status = 403
+    code = "plan_limit_exceeded"
+
+    def __init__(self, *, limit: str, maximum: int, current: int, plan: str):
+        super().__init__(
+            f"The {plan} plan allows {maximum} {limit.replace('_', ' ')}; "
+            "upgrade the plan or remove some first.",
+            limit=limit,
+            maximum=maximum,
+            current=current,
+            plan=plan,
+        )
+
+
+class NotAnOrganizationMember(AtriumError):
+    code = "not_an_organization_member"

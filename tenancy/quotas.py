@@ -1,0 +1,107 @@
+"""Plan limits an organization is held to, counted where they are enforced.
+
+Creation limits (workspaces, agents, documents) are checked by the service
+that creates, under a lock on the organization row so two concurrent
+requests cannot both take the last slot. Monthly requests are counted in
+Redis per organization and billing period; live and test keys are counted
+apart and only live requests count against the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import exceptions
+
+from tenancy import ratelimit
+from tenancy.errors import PlanLimitExceeded
+from tenancy.models import Organization
+
+logger = logging.getLogger(__name__)
+
+
+class MonthlyQuotaExceeded(exceptions.Throttled):
+    default_detail = "The organization has used its monthly requests."
+    default_code = "monthly_request_limit_exceeded"
+
+
+def workspace_rate_limit(organization: Organization) -> int:
+    """Requests per minute for one workspace of ``organization``."""
+    custom = (organization.settings or {}).get("rate_limit_per_minute")
+    if isinstance(custom, int) and custom > 0:
+        return custom
+    return int(settings.ATRIUM_PLAN_RATE_LIMITS[organization.plan_tier])
+
+
+def period_start(organization: Organization) -> datetime:
+    """Start of the organization's current billing period (else the month)."""
+    now = timezone.now()
+    start = organization.current_period_start
+    if (
+        start is not None
+        and start <= now
+        and (
+            organization.current_period_end is None
+            or now < organization.current_period_end
+        )
+    ):
+        return start
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _counter_key(organization: Organization, *, is_test: bool) -> str:
+    stamp = period_start(organization).strftime("%Y%m%dT%H%M%S")
+    kind = "test" if is_test else "live"
+    return f"atrium:monthly:{organization.pk}:{stamp}:{kind}"
+
+
+def monthly_request_count(organization: Organization, *, is_test: bool) -> int:
+    """Count one request; refuse it if the plan's monthly requests are used up.
+
+    With Redis down the request is let through and not counted (the rate
+    limiter has already logged the outage).
+    """
+    key = _counter_key(organization, is_test=is_test)
+    try:
+        pipe = ratelimit.client().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 40 * 24 * 3600)
+        count = int(pipe.execute()[0])
+    except redis.RedisError:
+        return 0
+    maximum = organization.max_monthly_requests
+    if not is_test and maximum is not None and count > maximum:
+        raise MonthlyQuotaExceeded(wait=_seconds_to_period_end(organization))
+    return count
+
+
+def monthly_requests_used(organization: Organization, *, is_test: bool = False) -> int:
+    try:
+        value = ratelimit.client().get(_counter_key(organization, is_test=is_test))
+    except redis.RedisError:
+        return organization.monthly_requests
+    return int(value or 0)
+
+
+def _seconds_to_period_end(organization: Organization) -> int:
+    end = organization.current_period_end
+    if end is None:
+        start = period_start(organization)
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return max(int((end - timezone.now()).total_seconds()), 1)
+
+
+def check_limit(organization: Organization, *, limit: str, current: int) -> None:
+    """Raise PlanLimitExceeded if one more would pass ``organization.<limit>``."""
+    maximum = getattr(organization, f"max_{limit}")
+    if maximum is not None and current >= maximum:
+        raise PlanLimitExceeded(
+            limit=limit,
+            maximum=maximum,
+            current=current,
+            plan=organization.plan_tier,
+        )
