@@ -1,0 +1,68 @@
+"""Chat models behind one interface: OpenAI, Anthropic, OpenAI-compatible servers.
+
+Build a `ChatModel`, then `complete()` or `stream()` a `ChatRequest`.
+"""
+
+from agents.providers.base import ChatModel
+from agents.providers.credentials import ProviderCredentials
+from agents.providers.errors import (
+    ProviderAuthFailed,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from agents.providers.retry import RetryPolicy
+from agents.providers.types import (
+    AssistantMessage,
+    ChatRequest,
+    ChatResult,
+    Done,
+    Message,
+    StopReason,
+    StreamAssembler,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolDefinition,
+    ToolResultMessage,
+    Usage,
+    UsageUpdate,
+    UserMessage,
+)
+
+__all__ = [
+    "AssistantMessage",
+    "ChatModel",
+    "ChatRequest",
+    "ChatResult",
+    "Done",
+    "Message",
+    "ProviderAuthFailed",
+    "ProviderBadRequest",
+    "ProviderCredentials",
+    "ProviderError",
+    "ProviderNotConfigured",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RetryPolicy",
+    "StopReason",
+    "StreamAssembler",
+    "StreamEvent",
+    "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "ToolDefinition",
+    "ToolResultMessage",
+    "Usage",
+    "UsageUpdate",
+    "UserMessage",
+]
