@@ -1,0 +1,40 @@
+"""Where uploaded files are kept: under generated names, never the client's."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from knowledge.ingestion.formats import STORED_EXTENSIONS
+
+logger = logging.getLogger(__name__)
+
+
+def stored_name(*, workspace_id: uuid.UUID, fmt: str) -> str:
+    """A fresh path for a file: workspace directory, random name, format suffix."""
+    return f"documents/{workspace_id}/{uuid.uuid4().hex}{STORED_EXTENSIONS[fmt]}"
+
+
+def file_save(*, workspace_id: uuid.UUID, fmt: str, data: bytes) -> str:
+    """Write ``data`` under a generated name and return the name."""
+    return default_storage.save(
+        stored_name(workspace_id=workspace_id, fmt=fmt), ContentFile(data)
+    )
+
+
+def file_read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
+
+
+def file_delete(name: str) -> None:
+    """Remove a stored file; a file already gone is not an error."""
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.warning("could not delete stored document file %s", name)
