@@ -1,6 +1,7 @@
 """Chat models behind one interface: OpenAI, Anthropic, OpenAI-compatible servers.
 
-Build a `ChatModel`, then `complete()` or `stream()` a `ChatRequest`.
+Use `chat_model_for_agent(agent)` to get a `ChatModel`, then `complete()` or
+`stream()` a `ChatRequest`. See docs/providers.md.
 """
 
 from agents.providers.base import ChatModel
@@ -14,6 +15,7 @@ from agents.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from agents.providers.registry import chat_model_for_agent
 from agents.providers.retry import RetryPolicy
 from agents.providers.types import (
     AssistantMessage,
@@ -65,4 +67,5 @@ __all__ = [
     "Usage",
     "UsageUpdate",
     "UserMessage",
+    "chat_model_for_agent",
 ]

@@ -83,10 +83,13 @@ class OpenAIChatModel:
             base_url=credentials.base_url,
             timeout=timeout if timeout is not None else default_timeout(),
             max_retries=0,
-            default_headers=_headers(with_key=bool(credentials.api_key)),
+            default_headers=_ENVIRONMENT_HEADERS,
             # Local servers often run without a key; the SDK refuses that
-            # unless told, and then sends no Authorization header at all.
+            # unless told, and the request must then omit Authorization.
             _enforce_credentials=bool(credentials.api_key),
+        )
+        self._request_headers: Any = (
+            None if credentials.api_key else {"Authorization": openai.omit}
         )
 
     def __repr__(self) -> str:
@@ -110,6 +113,7 @@ class OpenAIChatModel:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": wire_messages(request),
+            "extra_headers": self._request_headers,
         }
         if request.tools:
             body["tools"] = [
@@ -273,19 +277,13 @@ class OpenAIChatModel:
         )
 
 
-def _headers(*, with_key: bool) -> Any:
-    """Drop the headers the SDK fills from OpenAI's own environment variables.
-
-    Settings are Atrium's only source of configuration; an `OPENAI_ORG_ID`
-    left in a shell must not reach a compatible server.
-    """
-    headers: dict[str, object] = {
-        "OpenAI-Organization": openai.omit,
-        "OpenAI-Project": openai.omit,
-    }
-    if not with_key:
-        headers["Authorization"] = openai.omit
-    return headers
+# Drops the headers the SDK fills from OpenAI's own environment variables:
+# settings are Atrium's only source of configuration, and an `OPENAI_ORG_ID`
+# left in a shell must not reach a compatible server.
+_ENVIRONMENT_HEADERS: Any = {
+    "OpenAI-Organization": openai.omit,
+    "OpenAI-Project": openai.omit,
+}
 
 
 def wire_messages(request: ChatRequest) -> list[dict[str, Any]]:
