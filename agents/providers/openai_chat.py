@@ -157,10 +157,10 @@ class OpenAIChatModel:
 
     def _result(self, response: Any) -> ChatResult:
         choices = getattr(response, "choices", None)
-        if not choices:
+        message = getattr(choices[0], "message", None) if choices else None
+        if message is None:
             raise self._malformed()
 
-        message = choices[0].message
         calls = tuple(
             ToolCall.from_json(
                 id=call.id,

@@ -49,6 +49,7 @@ def test_a_keyless_local_server_gets_no_authorization_header(
     local_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Variables the SDK would read on its own must not reach the server.
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_ORG_ID", "org-from-a-shell")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-from-a-shell")
     local_server.reply(text="A RAG platform.", input_tokens=12, output_tokens=4)

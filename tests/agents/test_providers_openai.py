@@ -388,8 +388,13 @@ def test_rate_limit_longer_than_the_policy_allows_is_not_waited_for(
 
 @pytest.mark.parametrize(
     "body",
-    [b"this is not json", b'{"object": "chat.completion"}', b"[1, 2]"],
-    ids=["not-json", "no-choices", "wrong-type"],
+    [
+        b"this is not json",
+        b'{"object": "chat.completion"}',
+        b'{"choices": [{"index": 0}]}',
+        b"[1, 2]",
+    ],
+    ids=["not-json", "no-choices", "no-message", "wrong-type"],
 )
 def test_malformed_body_is_a_provider_error(
     openai_server: OpenAIServer, retry: RetryPolicy, body: bytes
