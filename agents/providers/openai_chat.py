@@ -157,8 +157,9 @@ class OpenAIChatModel:
 
     def _result(self, response: Any) -> ChatResult:
         choices = getattr(response, "choices", None)
-        message = getattr(choices[0], "message", None) if choices else None
-        if message is None:
+        choice = choices[0] if choices else None
+        message = getattr(choice, "message", None)
+        if choice is None or message is None:
             raise self._malformed()
 
         calls = tuple(
@@ -173,7 +174,7 @@ class OpenAIChatModel:
         return ChatResult(
             text=message.content or "",
             tool_calls=calls,
-            stop_reason=FINISH_REASONS.get(choices[0].finish_reason, StopReason.OTHER),
+            stop_reason=FINISH_REASONS.get(choice.finish_reason, StopReason.OTHER),
             usage=_usage(response.usage),
             model=response.model or self.model,
         )
