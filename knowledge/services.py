@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from knowledge.ingestion import archives, pipeline, storage
+from knowledge.ingestion import archives, graph_step, pipeline, storage
 from knowledge.ingestion.errors import IngestionError
 from knowledge.ingestion.formats import (
     CONTENT_TYPES,
@@ -276,7 +276,7 @@ def document_delete(*, document: Document) -> None:
         metadata={"document_id": str(document_id)},
     )
     transaction.on_commit(lambda: storage.file_delete(file_name))
-    graph_delete = pipeline.graph_hook("delete_document")
+    graph_delete = graph_step.graph_hook("delete_document")
     if graph_delete is not None:
         transaction.on_commit(
             lambda: graph_delete(workspace_id=workspace_id, document_id=document_id)

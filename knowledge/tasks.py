@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from knowledge import services
 from knowledge.embeddings import EmbeddingError
-from knowledge.ingestion import pipeline
+from knowledge.ingestion import maintenance, pipeline
 from knowledge.ingestion.errors import IngestionError
 from tenancy.context import as_workspace
 from tenancy.selectors import workspace_ids_for_system
@@ -108,7 +108,9 @@ def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
 @shared_task(name="knowledge.tasks.embed_workspace_reembed")
 def embed_workspace_reembed(workspace_id: str, force: bool = False) -> dict[str, Any]:
     """Re-embed a workspace's chunks made by another model (or all, ``force``)."""
-    return pipeline.workspace_reembed(workspace_id=uuid.UUID(workspace_id), force=force)
+    return maintenance.workspace_reembed(
+        workspace_id=uuid.UUID(workspace_id), force=force
+    )
 
 
 @shared_task(name="knowledge.tasks.ingest_sweep_stuck")
@@ -116,5 +118,5 @@ def ingest_sweep_stuck() -> int:
     """Re-queue stuck documents of every workspace, each in its own context."""
     requeued = 0
     for workspace_id in workspace_ids_for_system():
-        requeued += len(pipeline.document_sweep_stuck(workspace_id=workspace_id))
+        requeued += len(maintenance.document_sweep_stuck(workspace_id=workspace_id))
     return requeued

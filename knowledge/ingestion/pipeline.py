@@ -22,11 +22,8 @@ redelivered forever (a file that kills its worker would otherwise loop).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingProvider, get_provider
-from knowledge.ingestion import parsers, storage
+from knowledge.ingestion import graph_step, parsers, storage
 from knowledge.ingestion.chunking import ChunkSettings, chunk_document
 from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Chunk, Document, DocumentStatus
@@ -59,7 +56,6 @@ INGEST_STATUSES = (
     DocumentStatus.CHUNKING,
 )
 EMBED_STATUSES = (DocumentStatus.EMBEDDING, DocumentStatus.GRAPH)
-GRAPH_SKIPPED = {"state": "skipped", "reason": "no graph backend configured"}
 
 
 def stages_initial() -> dict[str, dict[str, Any]]:
@@ -78,7 +74,7 @@ def _locked(workspace_id: uuid.UUID, document_id: uuid.UUID) -> Document | None:
     )
 
 
-def _save(document: Document, *fields: str) -> None:
+def save_touched(document: Document, *fields: str) -> None:
     document.updated_at = timezone.now()
     document.save(update_fields=[*fields, "updated_at"])
 
@@ -126,7 +122,7 @@ def document_fail(
         if document is None or document.status not in ACTIVE_STATUSES:
             return
         _stage_fail(document, current_stage(document), error)
-        _save(document, "stages", "status", "error")
+        save_touched(document, "stages", "status", "error")
     logger.info(
         "document %s of workspace %s failed: %s", document_id, workspace_id, error.code
     )
@@ -190,10 +186,10 @@ def document_ingest_run(
         refused = _count_attempt(document, count=count_attempt)
         if refused:
             _stage_fail(document, current_stage(document), refused)
-            _save(document, "stages", "status", "error", "attempts")
+            save_touched(document, "stages", "status", "error", "attempts")
             return {"document_id": str(document_id), "state": document.status}
         _stage_start(document, "parsing", DocumentStatus.PARSING, 5)
-        _save(document, "stages", "status", "progress", "attempts")
+        save_touched(document, "stages", "status", "progress", "attempts")
         content_hash = document.content_hash
         file_name = document.file.name
         fmt = str(document.metadata.get("format", ""))
@@ -250,7 +246,9 @@ def document_ingest_run(
                 " chunks.",
             )
             _stage_fail(document, "chunking", too_many)
-            _save(document, "title", "content", "metadata", "stages", "status", "error")
+            save_touched(
+                document, "title", "content", "metadata", "stages", "status", "error"
+            )
             return {"document_id": str(document_id), "state": "failed"}
         _stage_start(document, "chunking", DocumentStatus.CHUNKING, 15)
 
@@ -286,7 +284,7 @@ def document_ingest_run(
         document.status = DocumentStatus.EMBEDDING
         document.progress = 20
         document.attempts = 0
-        _save(
+        save_touched(
             document, "title", "content", "metadata", "stages", "status",
             "progress", "attempts", "chunk_count",
         )  # fmt: skip
@@ -354,13 +352,13 @@ def document_embed_run(
         refused = _count_attempt(document, count=count_attempt)
         if refused:
             _stage_fail(document, current_stage(document), refused)
-            _save(document, "stages", "status", "error", "attempts")
+            save_touched(document, "stages", "status", "error", "attempts")
             return {**result, "state": document.status}
         if document.status == DocumentStatus.EMBEDDING:
             entry = document.stages.get("embedding") or {}
             if entry.get("state") != "running":
                 _stage_start(document, "embedding", DocumentStatus.EMBEDDING, 20)
-        _save(document, "stages", "status", "progress", "attempts")
+        save_touched(document, "stages", "status", "progress", "attempts")
         content_hash = document.content_hash
         embedding = document.status == DocumentStatus.EMBEDDING
 
@@ -395,7 +393,7 @@ def document_embed_run(
             entry["model"] = provider.name
             document.stages = {**document.stages, "embedding": entry}
             document.progress = 20 + (70 * (document.chunk_count - stale)) // total
-            _save(document, "stages", "progress")
+            save_touched(document, "stages", "progress")
         result["chunks"] += len(pending)
         result["tokens"] += tokens
 
@@ -406,11 +404,11 @@ def document_embed_run(
         if document.status == DocumentStatus.EMBEDDING:
             _stage_done(document, "embedding")
             _stage_start(document, "graph", DocumentStatus.GRAPH, 90)
-            _save(document, "stages", "status", "progress")
+            save_touched(document, "stages", "status", "progress")
         elif document.status != DocumentStatus.GRAPH:
             return {**result, "state": document.status}
 
-    graph = graph_step(workspace_id=workspace_id, document_id=document_id)
+    graph = graph_step.graph_step(workspace_id=workspace_id, document_id=document_id)
 
     with as_workspace(workspace_id):
         document = _locked(workspace_id, document_id)
@@ -420,7 +418,7 @@ def document_embed_run(
             return {**result, "state": document.status}
         if isinstance(graph, IngestionError):
             _stage_fail(document, "graph", graph)
-            _save(document, "stages", "status", "error")
+            save_touched(document, "stages", "status", "error")
             return {**result, "state": "failed"}
         entry = dict(document.stages.get("graph") or {})
         entry.update(graph, finished=_now())
@@ -430,7 +428,7 @@ def document_embed_run(
         document.attempts = 0
         document.error = ""
         document.ingested_at = timezone.now()
-        _save(
+        save_touched(
             document, "stages", "status", "progress", "attempts", "error", "ingested_at"
         )
 
@@ -442,138 +440,3 @@ def document_embed_run(
         result["tokens"],
     )
     return {**result, "state": "ready"}
-
-
-def workspace_reembed(
-    *,
-    workspace_id: uuid.UUID,
-    provider: EmbeddingProvider | None = None,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Embed the workspace's chunks whose vector is missing or from another model.
-
-    Used when the deployment changes model; ``force`` re-embeds every chunk
-    (a new model under the same name). Batches are read and written in
-    short transactions of the workspace's context, walking chunk ids, so a
-    rerun after an interruption continues with what is still stale.
-    """
-    provider = provider or get_provider()
-    embedded = tokens = 0
-    after: uuid.UUID | None = None
-    while True:
-        with as_workspace(workspace_id):
-            chunks = Chunk.objects.filter(workspace_id=workspace_id)
-            if not force:
-                chunks = chunks.filter(
-                    Q(embedding__isnull=True) | ~Q(embedding_model=provider.name)
-                )
-            if after is not None:
-                chunks = chunks.filter(id__gt=after)
-            batch = list(
-                chunks.only("id", "content").order_by("id")[
-                    : settings.ATRIUM_EMBEDDING_BATCH_SIZE
-                ]
-            )
-        if not batch:
-            break
-        tokens += chunks_embed(chunks=batch, provider=provider)
-        with as_workspace(workspace_id):
-            Chunk.objects.bulk_update(
-                batch, ["embedding", "embedding_model", "token_count"]
-            )
-        embedded += len(batch)
-        after = batch[-1].id
-    logger.info(
-        "re-embedded %s chunks of workspace %s with %s",
-        embedded,
-        workspace_id,
-        provider.name,
-    )
-    return {
-        "workspace_id": str(workspace_id),
-        "model": provider.name,
-        "chunks": embedded,
-        "tokens": tokens,
-    }
-
-
-# --- The graph seam ----------------------------------------------------------
-
-GraphHook = Callable[..., dict[str, Any] | None]
-
-
-def graph_hook(name: str) -> GraphHook | None:
-    """Return ``knowledge.graph.<name>`` if the graph module provides it.
-
-    The seam: a module ``knowledge/graph.py`` (or package) defining
-
-    - ``extract_document(*, workspace_id, document_id) -> dict | None``:
-      called after the chunks are embedded, outside any transaction (it
-      opens its own ``as_workspace`` blocks); the dict it returns is stored
-      in ``Document.stages["graph"]``; raising fails the graph stage,
-      which ``document_retry`` can rerun;
-    - optionally ``delete_document(*, workspace_id, document_id) -> None``:
-      called after a document is deleted, to drop its episodes.
-
-    Without the module the graph stage records ``GRAPH_SKIPPED``.
-    """
-    try:
-        module = importlib.import_module("knowledge.graph")
-    except ModuleNotFoundError as error:
-        if error.name != "knowledge.graph":
-            raise
-        return None
-    hook = getattr(module, name, None)
-    return hook if callable(hook) else None
-
-
-def graph_step(
-    *, workspace_id: uuid.UUID, document_id: uuid.UUID
-) -> dict[str, Any] | IngestionError:
-    """Run the graph stage: extract through the seam, or record it skipped."""
-    extract = graph_hook("extract_document")
-    if extract is None:
-        return dict(GRAPH_SKIPPED)
-    try:
-        summary = extract(workspace_id=workspace_id, document_id=document_id)
-    # The hook is another module's code calling outside services: whatever
-    # it raises, the document must end failed and retryable, not stuck.
-    except Exception as error:
-        logger.exception("graph extraction of document %s failed", document_id)
-        return IngestionError(
-            "graph_failed", f"Graph extraction failed ({type(error).__name__})."
-        )
-    return {"state": "done", **(summary or {})}
-
-
-# --- The sweeper -------------------------------------------------------------
-
-
-def document_sweep_stuck(
-    *, workspace_id: uuid.UUID, older_than: timedelta | None = None
-) -> list[uuid.UUID]:
-    """Re-queue the workspace's documents whose stage has not moved in time.
-
-    Covers what the broker cannot: a task lost between commit and publish,
-    a purged queue, a worker gone past redelivery. Each re-queue touches
-    ``updated_at``, so the next sweep waits a full period again; the
-    attempts limit ends a document that keeps getting stuck.
-    """
-    older_than = older_than or timedelta(seconds=settings.ATRIUM_INGEST_STUCK_SECONDS)
-    cutoff = timezone.now() - older_than
-    with as_workspace(workspace_id):
-        stuck = list(
-            Document.objects.select_for_update(skip_locked=True).filter(
-                workspace_id=workspace_id,
-                status__in=ACTIVE_STATUSES,
-                updated_at__lt=cutoff,
-            )
-        )
-        for document in stuck:
-            _save(document)
-            dispatch_for_status(document=document)
-    if stuck:
-        logger.info(
-            "re-queued %s stuck documents of workspace %s", len(stuck), workspace_id
-        )
-    return [document.id for document in stuck]

@@ -186,6 +186,12 @@ def docx_content_types_bomb() -> bytes:
     return _rezip(docx_file(), extra={}, replace={"[Content_Types].xml": laughs})
 
 
+def docx_broken_xml() -> bytes:
+    """A well-formed zip whose main part is not well-formed XML."""
+    broken = b"<w:document><w:body><w:p>unclosed"
+    return _rezip(docx_file(), extra={}, replace={"word/document.xml": broken})
+
+
 def encrypted_ooxml() -> bytes:
     """What Word writes for a password-protected .docx: an OLE container."""
     header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504

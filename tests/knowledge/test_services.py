@@ -131,6 +131,9 @@ def test_dedup_is_per_workspace(tenant_a, tenant_b):
         ("x.pdf", b"hello", "type_mismatch"),
         ("x.docx", corpus.docx_bomb(), "archive_bomb"),
         ("x.docm", corpus.docx_file(), "macro_document"),
+        ("x.docx", corpus.docx_content_types_bomb(), "corrupt_file"),
+        ("x.docx", corpus.docx_traversal(), "archive_bomb"),
+        ("x.docx", corpus.encrypted_ooxml(), "encrypted_file"),
     ],
 )
 def test_refused_uploads_store_nothing(tenant_a, media_root, filename, data, code):

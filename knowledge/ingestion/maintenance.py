@@ -1,0 +1,107 @@
+"""Ingestion upkeep: the stuck-document sweeper and re-embedding a workspace."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from knowledge.embeddings import EmbeddingProvider, get_provider
+from knowledge.ingestion.pipeline import (
+    ACTIVE_STATUSES,
+    chunks_embed,
+    dispatch_for_status,
+    save_touched,
+)
+from knowledge.models import Chunk, Document
+from tenancy.context import as_workspace
+
+logger = logging.getLogger(__name__)
+
+
+def document_sweep_stuck(
+    *, workspace_id: uuid.UUID, older_than: timedelta | None = None
+) -> list[uuid.UUID]:
+    """Re-queue the workspace's documents whose stage has not moved in time.
+
+    Covers what the broker cannot: a task lost between commit and publish,
+    a purged queue, a worker gone past redelivery. Each re-queue touches
+    ``updated_at``, so the next sweep waits a full period again; the
+    attempts limit ends a document that keeps getting stuck.
+    """
+    older_than = older_than or timedelta(seconds=settings.ATRIUM_INGEST_STUCK_SECONDS)
+    cutoff = timezone.now() - older_than
+    with as_workspace(workspace_id):
+        stuck = list(
+            Document.objects.select_for_update(skip_locked=True).filter(
+                workspace_id=workspace_id,
+                status__in=ACTIVE_STATUSES,
+                updated_at__lt=cutoff,
+            )
+        )
+        for document in stuck:
+            save_touched(document)
+            dispatch_for_status(document=document)
+    if stuck:
+        logger.info(
+            "re-queued %s stuck documents of workspace %s", len(stuck), workspace_id
+        )
+    return [document.id for document in stuck]
+
+
+def workspace_reembed(
+    *,
+    workspace_id: uuid.UUID,
+    provider: EmbeddingProvider | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Embed the workspace's chunks whose vector is missing or from another model.
+
+    Used when the deployment changes model; ``force`` re-embeds every chunk
+    (a new model under the same name). Batches are read and written in
+    short transactions of the workspace's context, walking chunk ids, so a
+    rerun after an interruption continues with what is still stale.
+    """
+    provider = provider or get_provider()
+    embedded = tokens = 0
+    after: uuid.UUID | None = None
+    while True:
+        with as_workspace(workspace_id):
+            chunks = Chunk.objects.filter(workspace_id=workspace_id)
+            if not force:
+                chunks = chunks.filter(
+                    Q(embedding__isnull=True) | ~Q(embedding_model=provider.name)
+                )
+            if after is not None:
+                chunks = chunks.filter(id__gt=after)
+            batch = list(
+                chunks.only("id", "content").order_by("id")[
+                    : settings.ATRIUM_EMBEDDING_BATCH_SIZE
+                ]
+            )
+        if not batch:
+            break
+        tokens += chunks_embed(chunks=batch, provider=provider)
+        with as_workspace(workspace_id):
+            Chunk.objects.bulk_update(
+                batch, ["embedding", "embedding_model", "token_count"]
+            )
+        embedded += len(batch)
+        after = batch[-1].id
+    logger.info(
+        "re-embedded %s chunks of workspace %s with %s",
+        embedded,
+        workspace_id,
+        provider.name,
+    )
+    return {
+        "workspace_id": str(workspace_id),
+        "model": provider.name,
+        "chunks": embedded,
+        "tokens": tokens,
+    }
