@@ -24,9 +24,9 @@ def _slug_taken(workspace: Workspace, slug: str, exclude: Agent | None = None) -
 @transaction.atomic
 def agent_create(*, workspace: Workspace, name: str, **fields: Any) -> Agent:
     """Create an agent in ``workspace``, within the organization's plan."""
-    organization = Organization.objects.select_for_update().get(
-        pk=workspace.organization_id
-    )
+    # Serialise agent creation per workspace so the limit holds under races.
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    organization = Organization.objects.get(pk=workspace.organization_id)
     quotas.check_limit(
         organization,
         limit="agents_per_workspace",

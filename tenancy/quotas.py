@@ -66,12 +66,15 @@ def monthly_request_count(organization: Organization, *, is_test: bool) -> int:
     limiter has already logged the outage).
     """
     key = _counter_key(organization, is_test=is_test)
+    if not ratelimit.available():
+        return 0
     try:
         pipe = ratelimit.client().pipeline()
         pipe.incr(key)
         pipe.expire(key, 40 * 24 * 3600)
         count = int(pipe.execute()[0])
     except redis.RedisError:
+        ratelimit.tripped()
         return 0
     maximum = organization.max_monthly_requests
     if not is_test and maximum is not None and count > maximum:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,10 @@ class RateLimiterUnavailable(Exception):
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
+# After a failure, requests skip Redis for this long instead of each waiting
+# for a connection timeout.
+BREAKER_SECONDS = 5.0
+_down_until = 0.0
 
 
 def client() -> redis.Redis:
@@ -110,8 +116,18 @@ def client() -> redis.Redis:
                 settings.REDIS_URL,
                 socket_timeout=0.25,
                 socket_connect_timeout=0.25,
+                retry=Retry(NoBackoff(), 0),
             )
         return _client
+
+
+def available() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def tripped() -> None:
+    global _down_until
+    _down_until = time.monotonic() + BREAKER_SECONDS
 
 
 class _LocalWindows:
@@ -160,10 +176,13 @@ def hit(limits: list[Limit], *, fail_closed: bool = False) -> Decision:
         *(limit.per_minute for limit in limits),
     ]
     try:
+        if not available():
+            raise redis.ConnectionError("rate limiter recently unavailable")
         allowed, remaining, retry_ms, reset_ms, tight = client().eval(
             _SCRIPT, len(keys), *keys, *args
         )
     except redis.RedisError:
+        tripped()
         if fail_closed:
             logger.error("rate limiter unavailable; refusing a fail-closed request")
             raise RateLimiterUnavailable from None

@@ -22,6 +22,7 @@ def django_db_setup(  # overrides pytest-django's, to set up as the owner role
     django_db_keepdb: bool,
     django_db_createdb: bool,
 ) -> Iterator[None]:
+    from django.core.management import call_command
     from django.test.utils import setup_databases, teardown_databases
 
     from tenancy.db import owner_connection
@@ -29,6 +30,9 @@ def django_db_setup(  # overrides pytest-django's, to set up as the owner role
     keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock(), owner_connection():
         config = setup_databases(verbosity=0, interactive=False, keepdb=keepdb)
+        if keepdb:
+            # A reused database may hold rows an interrupted run committed.
+            call_command("flush", interactive=False, verbosity=0)
     yield
     if not keepdb:
         with django_db_blocker.unblock(), owner_connection():

@@ -168,7 +168,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         "CELERY_VISIBILITY_TIMEOUT", default=2 * CELERY_TASK_TIME_LIMIT
     ),
     # How often a worker looks for unacknowledged tasks of dead workers
-    # (every interval × throttle seconds); lowered only by tests.
+    # (every interval x throttle seconds); lowered only by tests.
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }

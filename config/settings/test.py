@@ -2,7 +2,9 @@
 
 import os
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "django-insecure-test-key")
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "django-insecure-test-key-long-enough-for-hs256-signing"
+)
 # Tests use their own Redis database so a running `make run` is undisturbed.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 

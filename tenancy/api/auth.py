@@ -79,6 +79,10 @@ class PublicAuthView(APIView):
     permission_classes = [AllowAny]
     rate_limit_fail_closed = True
 
+    def get_authenticate_header(self, request: Request) -> str:
+        # Failed credentials answer 401 with a challenge, as elsewhere.
+        return 'Bearer realm="atrium"'
+
     def principal_limits(self, request: Request) -> list[ratelimit.Limit]:
         per_minute = int(settings.ATRIUM_AUTH_RATE_LIMIT)
         return [ratelimit.Limit(f"auth-ip:{client_address(request)}", per_minute)]

@@ -21,11 +21,31 @@ from tenancy.models import (
 )
 
 
+def _has_nul(value: Any) -> bool:
+    """True if a NUL character hides anywhere in ``value`` (keys included).
+
+    PostgreSQL cannot store NUL in text or jsonb; refuse it up front.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, instead of silently ignoring them."""
+    """Refuses unknown fields and NUL characters instead of failing later."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
+            bad = sorted(str(k) for k, v in data.items() if _has_nul(k) or _has_nul(v))
+            if bad:
+                raise serializers.ValidationError(
+                    {name: ["NUL characters are not allowed."] for name in bad},
+                    code="null_character",
+                )
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(

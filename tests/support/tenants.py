@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 
 from accounts.models import User
@@ -23,8 +24,11 @@ class Tenant:
 
 
 def make_user(label: str = "user", **fields: object) -> User:
+    # Unique across runs, so rows left by an interrupted run never collide.
     return User.objects.create_user(
-        f"{label}-{next(_sequence)}@example.com", "correct horse battery", **fields
+        f"{label}-{uuid.uuid4().hex[:10]}@example.com",
+        "correct horse battery",
+        **fields,
     )
 
 
