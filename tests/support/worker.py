@@ -35,14 +35,26 @@ def test_database_url() -> str:
     )
 
 
-def start_worker(tmp_dir: Path, *, concurrency: int = 1) -> Worker:
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    log = tmp_dir / f"worker-{queue}.log"
+def start_worker(
+    tmp_dir: Path,
+    *,
+    concurrency: int = 1,
+    queues: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Worker:
+    """Start a worker on ``queues`` (default: a queue of its own).
+
+    ``extra_env`` adds settings for the worker process, such as a short
+    visibility timeout for tests that kill workers.
+    """
+    queue = ",".join(queues) or f"test-{uuid.uuid4().hex[:8]}"
+    log = tmp_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        **(extra_env or {}),
     }
     command = [
         sys.executable, "-m", "celery", "-A", "tests.support.celery_probe",
