@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import DatabaseError
 
 from knowledge import services
 from knowledge.ingestion.errors import IngestionError
@@ -291,3 +292,18 @@ def test_create_in_one_workspace_cannot_see_another(tenant_a, tenant_b):
         visible = list(Document.objects.all())
 
     assert visible == []
+
+
+def test_create_into_another_workspace_is_refused_and_leaves_no_file(
+    tenant_a, tenant_b, media_root
+):
+    with pytest.raises(DatabaseError, match="row-level security"):
+        with acting_in(tenant_a.workspace.pk):
+            services.document_create(
+                workspace=tenant_b.workspace, text="planted", title="Planted"
+            )
+
+    stored = media_root / "documents" / str(tenant_b.workspace.pk)
+    assert list(stored.glob("*")) == []  # the file written first was removed
+    with acting_in(tenant_b.workspace.pk):
+        assert not Document.objects.filter(workspace=tenant_b.workspace).exists()
