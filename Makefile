@@ -49,6 +49,9 @@ lint: venv ## ruff, formatting, mypy, and no model change without a migration
 	$(VENV)/bin/mypy .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run -v 0
 
+bench: setup ## Run the benchmarks; tables print and land in var/bench/
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest bench -q -s -o testpaths=bench $(PYTEST_ARGS)
+
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

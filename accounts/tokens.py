@@ -74,15 +74,24 @@ def token_pair_refresh(*, refresh_token: str) -> TokenPair | None:
     return _pair(user, session, refresh)
 
 
-def access_token_user_id(access_token: str) -> uuid.UUID | None:
-    """The user an access token speaks for, or None if it is not valid now."""
+def access_token_user(access_token: str) -> User | None:
+    """The active user an access token speaks for, or None if it is not valid now.
+
+    Validation is stateful: the token's session must still exist (log out
+    deletes it) and still belong to the user.
+    """
     result = jwt_tokens.validate_access_token(access_token)
     if result is None:
         return None
-    try:
-        return uuid.UUID(str(result.user.pk))
-    except (ValueError, User.DoesNotExist):
+    user = result.user
+    if not isinstance(user, User) or not user.is_active:
         return None
+    return user
+
+
+def access_token_user_id(access_token: str) -> uuid.UUID | None:
+    user = access_token_user(access_token)
+    return None if user is None else user.pk
 
 
 def token_session_end(*, access_token: str) -> bool:

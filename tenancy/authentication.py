@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.tokens import access_token_user_id
+from accounts.tokens import access_token_user
 from tenancy import keys
 from tenancy.context import ANONYMOUS, Principal
 
@@ -51,8 +52,7 @@ def authenticate_api_key(raw: str) -> AuthResult:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, workspace_id, key_hash, environment, scopes,"
-            " rate_limit_per_minute,"
-            " is_active, expires_at, revoked_at"
+            " rate_limit_per_minute, is_active, expires_at, revoked_at, last_used_at"
             " FROM atrium_api_key_lookup(%s)",
             [parsed.prefix],
         )
@@ -61,7 +61,7 @@ def authenticate_api_key(raw: str) -> AuthResult:
         return AuthResult(ANONYMOUS, "invalid_api_key")
 
     (key_id, workspace_id, key_hash, environment, scopes, per_minute) = row[:6]
-    active, expires, revoked = row[6:]
+    active, expires, revoked, last_used = row[6:]
     if not keys.matches(raw, key_hash):
         return AuthResult(ANONYMOUS, "invalid_api_key")
     if revoked is not None or not active:
@@ -76,15 +76,13 @@ def authenticate_api_key(raw: str) -> AuthResult:
         api_key_rate_limit=per_minute,
         api_key_prefix=parsed.prefix,
         is_test_key=environment == "test",
+        api_key_last_used=last_used,
     )
     return AuthResult(principal)
 
 
 def authenticate_access_token(token: str) -> AuthResult:
-    user_id = access_token_user_id(token)
-    if user_id is None:
-        return AuthResult(ANONYMOUS, "invalid_token")
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    user = access_token_user(token)
     if user is None:
         return AuthResult(ANONYMOUS, "invalid_token")
     return AuthResult(Principal(user_id=user.pk), user=user)
@@ -111,9 +109,16 @@ def authenticate_request(request: HttpRequest) -> AuthResult:
 def record_key_use(principal: Principal) -> None:
     """Note that the key was used, writing at most once a minute per key.
 
-    Must run inside the key's own tenant context.
+    The lookup already told when the key was last recorded, so most requests
+    write nothing; the UPDATE's own condition settles races between
+    processes. Must run inside the key's own tenant context.
     """
     if principal.api_key_id is None:
+        return
+    last = principal.api_key_last_used
+    if last is not None and timezone.now() - last < timedelta(
+        seconds=LAST_USED_RESOLUTION
+    ):
         return
     with connection.cursor() as cursor:
         cursor.execute(

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -40,6 +41,7 @@ class Principal:
     api_key_scopes: tuple[str, ...] = ()
     api_key_prefix: str = ""
     api_key_rate_limit: int = 0
+    api_key_last_used: datetime | None = None
     is_test_key: bool = False
 
     @property

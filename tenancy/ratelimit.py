@@ -36,7 +36,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local member = ARGV[2]
 local allowed = 1
-local remaining = -1
+local remaining = 0
 local retry = 0
 local reset = 0
 local tight = 1
@@ -52,7 +52,7 @@ for i, key in ipairs(KEYS) do
     allowed = 0
     if until_free > retry then retry = until_free end
   end
-  if remaining < 0 or left - 1 < remaining then
+  if i == 1 or left - 1 < remaining then
     remaining = left - 1
     reset = until_free
     tight = i

@@ -164,6 +164,23 @@ def create_functions() -> migrations.RunSQL:
     return migrations.RunSQL(forward, backward)
 
 
+def replace_function(
+    signature: str, body: str, previous_body: str
+) -> migrations.RunSQL:
+    """Swap one definer function for a new version (its result may change)."""
+    definer = settings.DATABASE_DEFINER_ROLE
+
+    def swap(new_body: str) -> str:
+        return (
+            f"DROP FUNCTION IF EXISTS {signature};\n"
+            f'GRANT CREATE ON SCHEMA public TO "{definer}";\n'
+            + _function_sql(signature, new_body)
+            + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
+        )
+
+    return migrations.RunSQL(swap(body), swap(previous_body))
+
+
 def _enable(table: str) -> str:
     return (
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"

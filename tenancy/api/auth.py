@@ -29,6 +29,7 @@ from accounts.tokens import (
 )
 from tenancy import ratelimit
 from tenancy.api import auth_serializers as s
+from tenancy.api.access import KeyNotAllowed
 from tenancy.api.base import APIView
 from tenancy.api.docs import ERRORS
 from tenancy.authentication import bearer_token
@@ -160,9 +161,11 @@ class RefreshView(PublicAuthView):
 
 
 class UserOnlyView(APIView):
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        self.user  # noqa: B018  (refuses API keys)
+    """An endpoint about the signed-in user: API keys are refused."""
+
+    def authorize(self, request: Request) -> None:
+        if self.principal.is_api_key:
+            raise KeyNotAllowed()
 
 
 class LogoutView(UserOnlyView):

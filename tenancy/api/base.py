@@ -45,16 +45,42 @@ class RateLimiterUnavailable(exceptions.APIException):
 
 
 class APIView(generics.GenericAPIView):
-    """Authentication, rate limits and rate-limit headers for every endpoint."""
+    """Authentication, rate limits and rate-limit headers for every endpoint.
+
+    ``initial`` runs: authentication; ``resolve`` (the organization or
+    workspace in the URL, 404 if invisible); one atomic check of every rate
+    limit that applies; ``authorize`` (the ``access`` map, 403); and
+    ``after_checks`` (quotas).
+    """
 
     access: ClassVar[dict[str, Rule]] = {}
-    # Sign-up and log-in refuse requests when the limiter is down.
+    # Sign-up, log-in and key creation refuse requests when the limiter is down.
     rate_limit_fail_closed: ClassVar[bool] = False
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self._limit_headers: dict[str, str] = {}
         super().initial(request, *args, **kwargs)
-        self.check_rate_limits(self.principal_limits(request))
+        try:
+            self.resolve(**kwargs)
+        except exceptions.NotFound:
+            # Probing for ids still costs the caller its own requests.
+            self.check_rate_limits(self.principal_limits(request))
+            raise
+        self.check_rate_limits(self.principal_limits(request) + self.scope_limits())
+        self.authorize(request)
+        self.after_checks()
+
+    def resolve(self, **kwargs: Any) -> None:
+        """Find what the URL names for the principal; raise NotFound if unseen."""
+
+    def scope_limits(self) -> list[ratelimit.Limit]:
+        return []
+
+    def authorize(self, request: Request) -> None:
+        """Apply the ``access`` map; views without one only need a principal."""
+
+    def after_checks(self) -> None:
+        """Checks that count against quotas once the request is admitted."""
 
     @property
     def principal(self) -> Principal:
@@ -84,13 +110,7 @@ class APIView(generics.GenericAPIView):
             decision = ratelimit.hit(limits, fail_closed=self.rate_limit_fail_closed)
         except ratelimit.RateLimiterUnavailable:
             raise RateLimiterUnavailable() from None
-        # Headers describe the tightest of all the windows checked so far.
-        headers = decision.headers()
-        previous = getattr(self, "_limit_headers", {})
-        if not previous or int(headers["RateLimit-Remaining"]) <= int(
-            previous["RateLimit-Remaining"]
-        ):
-            self._limit_headers = headers
+        self._limit_headers = decision.headers()
         if not decision.allowed:
             raise RateLimited(wait=decision.retry_after)
 
@@ -112,11 +132,12 @@ class OrganizationAPIView(APIView):
 
     organization_access: OrganizationAccess
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
+    def resolve(self, **kwargs: Any) -> None:
         self.organization_access = organization_access(
             self.principal, kwargs["organization_id"]
         )
+
+    def authorize(self, request: Request) -> None:
         enforce(
             self.access.get(request.method or ""),
             self.principal,
@@ -138,25 +159,25 @@ class WorkspaceAPIView(APIView):
 
     workspace_access: WorkspaceAccess
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
+    def resolve(self, **kwargs: Any) -> None:
         self.workspace_access = workspace_access(self.principal, kwargs["workspace_id"])
+
+    def scope_limits(self) -> list[ratelimit.Limit]:
+        per_minute = quotas.workspace_rate_limit(self.workspace.organization)
+        return [ratelimit.Limit(f"workspace:{self.workspace.pk}", per_minute)]
+
+    def authorize(self, request: Request) -> None:
         enforce(
             self.access.get(request.method or ""),
             self.principal,
             self.workspace_access.role,
             WORKSPACE_RANK,
         )
-        organization = self.workspace.organization
-        self.check_rate_limits(
-            [
-                ratelimit.Limit(
-                    f"workspace:{self.workspace.pk}",
-                    quotas.workspace_rate_limit(organization),
-                )
-            ]
+
+    def after_checks(self) -> None:
+        quotas.monthly_request_count(
+            self.workspace.organization, is_test=self.principal.is_test_key
         )
-        quotas.monthly_request_count(organization, is_test=self.principal.is_test_key)
 
     @property
     def workspace(self) -> Workspace:

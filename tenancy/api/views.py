@@ -53,8 +53,7 @@ def _user_named(data: dict[str, Any]) -> User:
 class OrganizationListView(APIView):
     """The caller's organizations; create one (the caller becomes its owner)."""
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
+    def authorize(self, request: Request) -> None:
         if self.principal.is_api_key:
             raise KeyNotAllowed()
 
