@@ -288,6 +288,17 @@ ATRIUM_EMBEDDING_BATCH_SIZE = env.int("ATRIUM_EMBEDDING_BATCH_SIZE", default=32)
 ATRIUM_EMBEDDING_TIMEOUT = env.float("ATRIUM_EMBEDDING_TIMEOUT", default=30.0)
 ATRIUM_EMBEDDING_MAX_RETRIES = env.int("ATRIUM_EMBEDDING_MAX_RETRIES", default=2)
 
+# --- Chat model providers (docs/providers.md) --------------------------------
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+OPENAI_COMPATIBLE_BASE_URL = env("OPENAI_COMPATIBLE_BASE_URL", default="")
+OPENAI_COMPATIBLE_API_KEY = env("OPENAI_COMPATIBLE_API_KEY", default="")
+ATRIUM_PROVIDER_TIMEOUT = env.float("ATRIUM_PROVIDER_TIMEOUT", default=60.0)
+ATRIUM_PROVIDER_MAX_ATTEMPTS = env.int("ATRIUM_PROVIDER_MAX_ATTEMPTS", default=3)
+ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", default=30.0)
+
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -300,4 +311,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "text"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # The model SDKs log request bodies (prompts, retrieved text) at DEBUG.
+    "loggers": {
+        name: {"level": "INFO"}
+        for name in ("openai", "anthropic", "httpx", "httpcore", "httpx2", "httpcore2")
+    },
 }
