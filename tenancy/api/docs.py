@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
@@ -70,3 +73,24 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+class AtriumAutoSchema(AutoSchema):
+    """Adds who may call each operation, read from the view's ``access`` map."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        rule = getattr(self.view, "access", {}).get(self.method)
+        if operation is None or rule is None:
+            return operation
+        who = []
+        if rule.role is not None:
+            who.append(f"users with the **{rule.role}** role or higher")
+        if rule.scope == "*":
+            who.append("any API key of the workspace")
+        elif rule.scope is not None:
+            who.append(f"API keys with the `{rule.scope}` scope")
+        access = "Who may call: " + ("; ".join(who) or "nobody") + "."
+        description = operation.get("description", "")
+        operation["description"] = f"{description}\n\n{access}".strip()
+        return operation

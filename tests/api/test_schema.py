@@ -36,3 +36,13 @@ def test_interactive_docs_load_their_assets_from_the_app_itself():
     page = Client().get("/v1/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn." not in page and "unpkg" not in page
+
+
+def test_each_operation_says_who_may_call_it():
+    document = Client().get("/v1/schema/?format=json").json()
+    agents = document["paths"]["/v1/workspaces/{workspace_id}/agents"]
+    assert "`agents:write` scope" in agents["post"]["description"]
+    assert "**member** role" in agents["post"]["description"]
+    keys = document["paths"]["/v1/workspaces/{workspace_id}/api-keys"]["post"]
+    assert "**admin** role" in keys["description"]
+    assert "API key" not in keys["description"].split("Who may call:")[1]
