@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from accounts.models import User
 from agents.models import Agent
@@ -42,7 +43,7 @@ PRO_LIMITS = {
 }
 
 
-def make_tenant(label: str, **limits: object) -> Tenant:
+def make_tenant(label: str, **limits: Any) -> Tenant:
     owner = make_user(f"owner-{label}")
     with as_user(owner.pk):
         organization = services.organization_create(
