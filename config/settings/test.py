@@ -14,4 +14,9 @@ from config.settings.base import DATABASES
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-DATABASES["default"]["TEST"] = {"NAME": "test_atrium", "SERIALIZE": False}
+# ATRIUM_TEST_DB_SUFFIX gives concurrent suites on one machine their own
+# test databases (the default suite uses test_atrium).
+DATABASES["default"]["TEST"] = {
+    "NAME": "test_atrium" + os.environ.get("ATRIUM_TEST_DB_SUFFIX", ""),
+    "SERIALIZE": False,
+}
