@@ -53,8 +53,8 @@ def document_counts_refresh_all() -> int:
     return refreshed
 
 
-@shared_task(bind=True, name="knowledge.tasks.ingest_document")
-def ingest_document(self: Any, workspace_id: str, document_id: str) -> dict[str, Any]:
+@shared_task(name="knowledge.tasks.ingest_document")
+def ingest_document(workspace_id: str, document_id: str) -> dict[str, Any]:
     """Parse and chunk a document; queues ``embed_document`` when done."""
     workspace, document = uuid.UUID(workspace_id), uuid.UUID(document_id)
     try:

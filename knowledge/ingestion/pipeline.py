@@ -225,9 +225,6 @@ def document_ingest_run(
             "code": missing.code,
         }
 
-    chunk_settings = ChunkSettings.from_workspace(workspace_settings)
-    chunks = chunk_document(parsed, chunk_settings)
-
     with as_workspace(workspace_id):
         document = _locked(workspace_id, document_id)
         if document is None or document.content_hash != content_hash:
@@ -239,6 +236,20 @@ def document_ingest_run(
         document.content = parsed.text
         document.metadata = {**parsed.metadata, **document.metadata}
         _stage_done(document, "parsing", characters=len(parsed.text))
+        _stage_start(document, "chunking", DocumentStatus.CHUNKING, 15)
+        save_touched(
+            document, "title", "content", "metadata", "stages", "status", "progress"
+        )
+
+    chunk_settings = ChunkSettings.from_workspace(workspace_settings)
+    chunks = chunk_document(parsed, chunk_settings)
+
+    with as_workspace(workspace_id):
+        document = _locked(workspace_id, document_id)
+        if document is None or document.content_hash != content_hash:
+            return {"document_id": str(document_id), "state": "superseded"}
+        if document.status != DocumentStatus.CHUNKING:
+            return {"document_id": str(document_id), "state": document.status}
         if len(chunks) > settings.ATRIUM_DOCUMENT_MAX_CHUNKS:
             too_many = IngestionError(
                 "too_many_chunks",
@@ -246,11 +257,12 @@ def document_ingest_run(
                 " chunks.",
             )
             _stage_fail(document, "chunking", too_many)
-            save_touched(
-                document, "title", "content", "metadata", "stages", "status", "error"
-            )
-            return {"document_id": str(document_id), "state": "failed"}
-        _stage_start(document, "chunking", DocumentStatus.CHUNKING, 15)
+            save_touched(document, "stages", "status", "error")
+            return {
+                "document_id": str(document_id),
+                "state": "failed",
+                "code": too_many.code,
+            }
 
         # Old chunks go and new ones arrive in this one transaction: readers
         # see either the previous content's chunks or the new ones, never a
@@ -285,9 +297,8 @@ def document_ingest_run(
         document.progress = 20
         document.attempts = 0
         save_touched(
-            document, "title", "content", "metadata", "stages", "status",
-            "progress", "attempts", "chunk_count",
-        )  # fmt: skip
+            document, "stages", "status", "progress", "attempts", "chunk_count"
+        )
         dispatch_embed(workspace_id=workspace_id, document_id=document_id)
 
     logger.info(

@@ -249,3 +249,23 @@ def test_steps_run_for_another_workspace_see_nothing(tenant_a, tenant_b):
     assert foreign.status == DocumentStatus.QUEUED
     assert foreign.attempts == 0
     assert chunks_of(foreign) == []
+
+
+def test_each_stage_is_committed_in_order_with_rising_progress(tenant_a, monkeypatch):
+    document = upload(tenant_a.workspace, "handbook.md", corpus.MARKDOWN).document
+    seen = []
+    original = pipeline.save_touched
+
+    def recording(document, *fields):
+        original(document, *fields)
+        seen.append((document.status, document.progress))
+
+    monkeypatch.setattr(pipeline, "save_touched", recording)
+    ingest(document)
+
+    statuses = [status for status, _ in seen]
+    distinct = [s for n, s in enumerate(statuses) if n == 0 or statuses[n - 1] != s]
+    assert distinct == ["parsing", "chunking", "embedding", "graph", "ready"]
+    progress = [value for _, value in seen]
+    assert progress == sorted(progress)
+    assert progress[0] == 5 and progress[-1] == 100
