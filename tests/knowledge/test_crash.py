@@ -8,7 +8,8 @@ document must end ready with exactly the chunks of an uninterrupted run.
 
 The workers run with a 4-second visibility timeout and a 1-second restore
 check (environment), so recovery takes seconds rather than the production
-half hour.
+half hour. A third test covers the gap before a worker is involved: a
+publish lost between commit and broker, recovered by the sweeper.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from config.celery import app
 from knowledge import tasks
@@ -196,3 +199,33 @@ def test_killing_the_pool_child_mid_ingestion(
     assert "WorkerLostError" in log or "SIGKILL" in log
     assert_ingested_once(document, clean_run)
     assert chunk_rows(document) == ready_rows
+
+
+def test_a_publish_lost_after_commit_is_recovered_by_the_sweeper(
+    tenant_a, tmp_path, media_root, monkeypatch
+):
+    purge_queues()
+    # The web process "dies" between commit and publish: nothing is queued.
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.ingest_document, "delay", lambda *args: None)
+        document = upload(
+            tenant_a.workspace, "lost.md", b"# Lost\n\nFound again."
+        ).document
+    with as_workspace(tenant_a.workspace.pk):
+        Document.objects.filter(pk=document.pk).update(
+            updated_at=timezone.now() - timedelta(hours=2)
+        )
+    worker = start(tmp_path, media_root)
+    try:
+        tasks.ingest_sweep_stuck.delay()
+        wait_until(
+            lambda: reload(document).status == DocumentStatus.READY,
+            timeout=60,
+            worker=worker,
+        )
+    finally:
+        stop_worker(worker)
+
+    assert [content for _, _, content, _ in chunk_rows(document)] == [
+        "Lost\n\nFound again."
+    ]
