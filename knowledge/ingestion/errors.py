@@ -29,6 +29,17 @@ ERROR_CODES = frozenset(
 )
 
 
+# The HTTP status an API answers a refusal with; anything else is 400.
+HTTP_STATUS = {
+    "file_too_large": 413,
+    "unsupported_type": 415,
+    "type_mismatch": 415,
+    "macro_document": 415,
+    "duplicate_content": 409,
+    "not_retryable": 409,
+}
+
+
 class IngestionError(Exception):
     """A document Atrium refuses or cannot process, with a stable code.
 
@@ -41,6 +52,10 @@ class IngestionError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 400)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -83,3 +83,17 @@ def test_source_name_keeps_a_long_name_short_with_its_extension():
 def test_unknown_error_code_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown ingestion error code"):
         IngestionError("made_up", "nope")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("file_too_large", 413),
+        ("type_mismatch", 415),
+        ("duplicate_content", 409),
+        ("archive_bomb", 400),
+        ("empty_file", 400),
+    ],
+)
+def test_errors_name_the_http_status_an_api_answers(code, status):
+    assert IngestionError(code, "m").http_status == status
