@@ -289,7 +289,12 @@ def document_delete(*, document: Document) -> None:
         metadata={"document_id": str(document_id)},
     )
     transaction.on_commit(lambda: storage.file_delete(file_name))
-    graph_delete = graph_step.graph_hook("delete_document")
+    try:
+        graph_delete = graph_step.graph_hook("delete_document")
+    except ImportError:
+        # Deleting the document must not depend on the graph module loading.
+        logger.exception("graph episodes of document %s not deleted", document_id)
+        graph_delete = None
     if graph_delete is not None:
         transaction.on_commit(
             lambda: graph_delete(workspace_id=workspace_id, document_id=document_id)

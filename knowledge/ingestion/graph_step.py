@@ -45,7 +45,15 @@ def graph_step(
     *, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> dict[str, Any] | IngestionError:
     """Run the graph stage: extract through the seam, or record it skipped."""
-    extract = graph_hook("extract_document")
+    try:
+        extract = graph_hook("extract_document")
+    except ImportError as error:
+        # The graph module exists but cannot load (a missing dependency):
+        # fail the stage, retryable once it is fixed, instead of the task.
+        logger.exception("the knowledge.graph module cannot be imported")
+        return IngestionError(
+            "graph_failed", f"The graph module cannot be loaded ({error.name})."
+        )
     if extract is None:
         return dict(GRAPH_SKIPPED)
     try:

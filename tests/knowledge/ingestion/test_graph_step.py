@@ -1,5 +1,6 @@
 """The graph stage: skipped without a graph module, run through the seam with one."""
 
+import importlib
 import sys
 import types
 
@@ -100,3 +101,30 @@ def test_deleting_a_document_calls_the_delete_hook_after_commit(
             services.document_delete(document=document)
 
     assert ("delete", tenant_a.workspace.pk, document.pk) in graph_module.calls
+
+
+def test_a_graph_module_that_cannot_load_fails_the_stage_not_the_task(
+    tenant_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken_import(name, *args, **kwargs):
+        if name == "knowledge.graph":
+            raise ModuleNotFoundError(
+                "No module named 'graphiti_core'", name="graphiti_core"
+            )
+        return original(name, *args, **kwargs)
+
+    original = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module", broken_import)
+    document = upload(tenant_a.workspace, "h.md", corpus.MARKDOWN).document
+
+    ingest(document)
+    failed = reload(document)
+    with django_capture_on_commit_callbacks(execute=True):
+        with acting_in(tenant_a.workspace.pk):
+            services.document_delete(document=failed)
+
+    assert failed.status == DocumentStatus.FAILED
+    assert failed.stages["graph"]["code"] == "graph_failed"
+    assert "graphiti_core" in failed.error
+    with acting_in(tenant_a.workspace.pk):
+        assert not Chunk.objects.filter(document_id=document.pk).exists()
