@@ -307,3 +307,25 @@ def test_create_into_another_workspace_is_refused_and_leaves_no_file(
     assert list(stored.glob("*")) == []  # the file written first was removed
     with acting_in(tenant_b.workspace.pk):
         assert not Document.objects.filter(workspace=tenant_b.workspace).exists()
+
+
+@pytest.mark.parametrize(
+    ("filename", "source"),
+    [
+        ("../../x.txt", "x.txt"),
+        ("nul\x00byte.txt", "nulbyte.txt"),
+        ("..\\..\\windows\\evil.txt", "evil.txt"),
+        ("n" * 300 + ".txt", "n" * 251 + ".txt"),
+    ],
+)
+def test_path_tricks_in_names_are_stored_safely(tenant_a, media_root, filename, source):
+    document = upload(tenant_a.workspace, filename, b"harmless words").document
+
+    stored = media_root / document.file.name
+    assert document.source == source
+    assert (
+        stored.resolve().parent
+        == (media_root / "documents" / str(tenant_a.workspace.pk)).resolve()
+    )
+    assert len(stored.name) == 36  # 32 hex characters and ".txt"
+    assert stored.read_bytes() == b"harmless words"
