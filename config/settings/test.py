@@ -20,3 +20,6 @@ DATABASES["default"]["TEST"] = {
     "NAME": "test_atrium" + os.environ.get("ATRIUM_TEST_DB_SUFFIX", ""),
     "SERIALIZE": False,
 }
+# The graph is off unless a test turns it on against its own FalkorDB server
+# (tests/support/graph.py), so other suites' documents skip the graph stage.
+ATRIUM_GRAPH_BACKEND = os.environ.get("ATRIUM_GRAPH_BACKEND", "off")

@@ -23,6 +23,7 @@ ERROR_CODES = frozenset(
         "too_many_attempts",
         "embedding_failed",
         "graph_failed",
+        "graph_budget_exceeded",
         "timeout",
         "internal_error",
     }

@@ -8,7 +8,8 @@ records ``GRAPH_SKIPPED`` and the document is ready without a graph.
   after the chunks are embedded, outside any transaction (it opens its own
   ``as_workspace`` blocks). The dict it returns is stored in
   ``Document.stages["graph"]``; raising fails the graph stage, which
-  ``document_retry`` reruns without parsing or embedding again.
+  ``document_retry`` reruns without parsing or embedding again. An
+  ``IngestionError`` it raises keeps its code (``graph_budget_exceeded``).
 - ``delete_document(*, workspace_id, document_id) -> None`` (optional):
   called after a document's deletion commits, to drop its episodes.
 """
@@ -58,6 +59,12 @@ def graph_step(
         return dict(GRAPH_SKIPPED)
     try:
         summary = extract(workspace_id=workspace_id, document_id=document_id)
+    # A refusal the graph module states itself (its budget) keeps its code.
+    except IngestionError as error:
+        logger.warning(
+            "graph stage of document %s refused: %s", document_id, error.code
+        )
+        return error
     # The hook is another module's code calling outside services: whatever
     # it raises, the document must end failed and retryable, not stuck.
     except Exception as error:

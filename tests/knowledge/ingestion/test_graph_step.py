@@ -8,6 +8,7 @@ import pytest
 
 from knowledge import services
 from knowledge.ingestion import graph_step, pipeline
+from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Chunk, DocumentStatus
 from tenancy.context import as_workspace
 from tests.knowledge import corpus
@@ -22,11 +23,14 @@ def graph_module(monkeypatch):
     module = types.ModuleType("knowledge.graph")
     module.calls = []
     module.fail = False
+    module.refuse = False
 
     def extract_document(*, workspace_id, document_id):
         module.calls.append(("extract", workspace_id, document_id))
         if module.fail:
             raise ConnectionError("graph backend down")
+        if module.refuse:
+            raise IngestionError("graph_budget_exceeded", "Budget used up.")
         with as_workspace(workspace_id):
             seen = Chunk.objects.filter(
                 workspace_id=workspace_id, document_id=document_id
@@ -42,7 +46,9 @@ def graph_module(monkeypatch):
     return module
 
 
-def test_without_a_graph_module_the_stage_is_skipped():
+def test_without_a_graph_module_the_stage_is_skipped(monkeypatch):
+    # None in sys.modules makes the import fail as if the module were absent.
+    monkeypatch.setitem(sys.modules, "knowledge.graph", None)
     assert graph_step.graph_hook("extract_document") is None
     assert graph_step.GRAPH_SKIPPED == {
         "state": "skipped",
@@ -89,6 +95,18 @@ def test_a_failing_hook_fails_the_stage_and_retry_reruns_only_it(
     assert document.stages["embedding"]["finished"] == embedded_at  # not redone
     assert document.stages["graph"]["state"] == "done"
     assert len(graph_module.calls) == 2
+
+
+def test_a_refusal_raised_by_the_hook_keeps_its_code(tenant_a, graph_module):
+    graph_module.refuse = True
+    document = upload(tenant_a.workspace, "h.md", corpus.MARKDOWN).document
+
+    ingest(document)
+
+    failed = reload(document)
+    assert failed.status == DocumentStatus.FAILED
+    assert failed.stages["graph"]["code"] == "graph_budget_exceeded"
+    assert failed.error == "graph_budget_exceeded: Budget used up."
 
 
 def test_deleting_a_document_calls_the_delete_hook_after_commit(
