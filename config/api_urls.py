@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 
 from agents.api import views as agents
 from billing.api import views as billing
+from knowledge.api import views as knowledge
 from tenancy.api import auth
 from tenancy.api import views as tenancy
 
@@ -40,5 +41,14 @@ urlpatterns = [
     path(f"{WS}/agents/<uuid:agent_id>", agents.AgentDetailView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(f"{WS}/documents", knowledge.DocumentListView.as_view()),
+    path(f"{WS}/documents/<uuid:document_id>", knowledge.DocumentDetailView.as_view()),
+    path(
+        f"{WS}/documents/<uuid:document_id>/retry",
+        knowledge.DocumentRetryView.as_view(),
+    ),
+    path(f"{WS}/ingest", knowledge.IngestView.as_view()),
+    path(f"{WS}/ingest/<uuid:job_id>", knowledge.IngestJobView.as_view()),
+    path(f"{WS}/search", knowledge.SearchView.as_view()),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -130,3 +130,42 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.chunk_index}"
+
+
+class IngestJob(models.Model):
+    """A bulk ingestion request: many files or an archive, polled as one job.
+
+    Each accepted file becomes a document that goes through the usual
+    pipeline; the job keeps what happened to each file it was given.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="ingest_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_by_api_key = models.ForeignKey(
+        APIKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Per file: {"name", "document_id", "created"} or {"name", "code", "message"}.
+    files = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ingest_jobs"
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="ingest_jobs_ws_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"ingest job {self.id}"
+
+    @property
+    def document_ids(self) -> list[str]:
+        return [f["document_id"] for f in self.files if f.get("document_id")]

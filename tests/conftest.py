@@ -39,6 +39,12 @@ def django_db_setup(  # overrides pytest-django's, to set up as the owner role
             teardown_databases(config, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _private_media_root(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Uploaded files of a test land in its own directory, never in var/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def tenant_a(db: None) -> Tenant:
     """An organization owner with one workspace."""

@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "WorkspaceRoleEnum": "tenancy.models.WorkspaceRole",
         "OrganizationRoleEnum": "tenancy.models.OrganizationRole",
     },
+        "DocumentStatusEnum": "knowledge.models.DocumentStatus",
 }
 
 # --- Accounts and user tokens -----------------------------------------------
@@ -290,6 +291,19 @@ ATRIUM_EMBEDDING_TIMEOUT = env.float("ATRIUM_EMBEDDING_TIMEOUT", default=30.0)
 ATRIUM_EMBEDDING_MAX_RETRIES = env.int("ATRIUM_EMBEDDING_MAX_RETRIES", default=2)
 
 # --- Chat model providers (docs/providers.md) --------------------------------
+# --- Search (docs/search.md) ---------------------------------------------------
+# Embedded chunks from which a workspace gets its own HNSW index.
+ATRIUM_VECTOR_INDEX_THRESHOLD = env.int("ATRIUM_VECTOR_INDEX_THRESHOLD", default=2000)
+ATRIUM_SEARCH_MAX_LIMIT = env.int("ATRIUM_SEARCH_MAX_LIMIT", default=50)
+# Largest upload request (all files together), bytes; 413 past it.
+ATRIUM_UPLOAD_REQUEST_MAX_BYTES = env.int(
+    "ATRIUM_UPLOAD_REQUEST_MAX_BYTES", default=256 * 1024 * 1024
+)
+# Largest total an uploaded zip archive may inflate to (bulk ingestion).
+ATRIUM_ARCHIVE_MAX_BYTES = env.int(
+    "ATRIUM_ARCHIVE_MAX_BYTES", default=200 * 1024 * 1024
+)
+
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")

@@ -14,8 +14,9 @@ import pytest
 from django.test import Client
 
 from accounts.tokens import token_pair_issue
+from knowledge.models import Document, IngestJob
 from tenancy import ratelimit, services
-from tenancy.context import as_user
+from tenancy.context import as_user, as_workspace
 from tests.support.tenants import add_agent, add_workspace, make_tenant, make_user
 
 
@@ -61,6 +62,8 @@ class World:
     users: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
+    document: Any = None
+    job: Any = None
 
     def api(self, persona: str) -> Api:
         if persona == "anonymous":
@@ -130,7 +133,17 @@ def world(db: None) -> World:
         "a2": add_agent(a2, "other"),
         "b1": add_agent(b.workspace, "foreign"),
     }
+    with as_workspace(a.workspace.pk):
+        document = Document.objects.create(
+            workspace=a.workspace, title="Handbook", content="text", status="ready"
+        )
+        job = IngestJob.objects.create(
+            workspace=a.workspace,
+            files=[{"name": "h.txt", "document_id": str(document.pk), "created": True}],
+        )
     return World(
+        document=document,
+        job=job,
         org_a=a.organization,
         a1=a.workspace,
         a2=a2,

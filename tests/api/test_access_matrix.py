@@ -62,6 +62,19 @@ ENDPOINTS = [
      {"temperature": 0.2}, WS_WRITERS | {"key_all"}),
     ("agent delete", "DELETE", "/v1/workspaces/{ws}/agents/{agent}", None,
      WS_WRITERS | {"key_all"}),
+    ("documents list", "GET", "/v1/workspaces/{ws}/documents", None,
+     WS_USERS | {"key_all"}),
+    ("document create", "POST", "/v1/workspaces/{ws}/documents",
+     {"title": "T", "text": "some text"}, WS_WRITERS | {"key_all"}),
+    ("document get", "GET", "/v1/workspaces/{ws}/documents/{document}", None,
+     WS_USERS | {"key_all"}),
+    ("document delete", "DELETE", "/v1/workspaces/{ws}/documents/{document}", None,
+     WS_WRITERS | {"key_all"}),
+    ("ingest job get", "GET", "/v1/workspaces/{ws}/ingest/{job}", None,
+     WS_USERS | {"key_all"}),
+    ("search", "POST", "/v1/workspaces/{ws}/search",
+     {"query": "anything", "search_type": "text"},
+     WS_USERS | {"key_all", "key_search"}),
 ]  # fmt: skip
 
 ORG_SCOPED = {name for name, _m, path, _b, _a in ENDPOINTS if "{org}" in path}
@@ -76,6 +89,8 @@ def fill(template, world):  # type: ignore[no-untyped-def]
         "org_only": world.users["org_only"].pk,
         "ws_viewer": world.users["ws_viewer"].pk,
         "newcomer_email": world.users["newcomer"].email,
+        "document": world.document.pk,
+        "job": world.job.pk,
     }
     if isinstance(template, dict):
         return {k: fill(v, world) for k, v in template.items()}

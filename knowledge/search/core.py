@@ -1,0 +1,245 @@
+"""Search requests, hits, and the four kinds of search."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from knowledge.embeddings import get_provider
+from knowledge.search import graph as graph_search
+from tenancy.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+SEARCH_TYPES = ("vector", "text", "hybrid", "graph")
+RRF_K = 60
+# How many candidates each ranking contributes to a hybrid fusion.
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    document_ids: tuple[uuid.UUID, ...] = ()
+    # Chunk or document metadata must contain these key/value pairs.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.document_ids or self.metadata)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    search_type: str = "hybrid"
+    limit: int = 10
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    # Hybrid: "rrf" (Reciprocal Rank Fusion) or "weighted" (score blend).
+    fusion: str = "rrf"
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 1.0}
+    )
+    text_weight: float = 0.3  # the weighted blend's share of the text score
+    as_of: datetime | None = None
+
+
+@dataclass
+class Hit:
+    kind: str  # "chunk" or "fact"
+    score: float
+    chunk_id: uuid.UUID | None = None
+    document_id: uuid.UUID | None = None
+    document_title: str = ""
+    content: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # The parts of the score: vector similarity, text rank, fused ranks.
+    scores: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+    fact: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    search_type: str
+    embedding_tokens: int = 0
+
+
+def _dimensions() -> int:
+    return int(settings.ATRIUM_EMBEDDING_DIMENSIONS)
+
+
+def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.document_ids:
+        clauses.append("c.document_id = ANY(%s::uuid[])")
+        params.append([str(d) for d in filters.document_ids])
+    if filters.metadata:
+        clauses.append("(c.metadata @> %s::jsonb OR d.metadata @> %s::jsonb)")
+        encoded = json.dumps(filters.metadata)
+        params += [encoded, encoded]
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _rows_to_hits(rows: list[tuple[Any, ...]], score_name: str) -> list[Hit]:
+    return [
+        Hit(
+            kind="chunk",
+            chunk_id=chunk_id,
+            document_id=document_id,
+            document_title=title,
+            content=content,
+            metadata=metadata or {},
+            score=float(score),
+            scores={score_name: float(score)},
+            ranks={score_name: rank},
+        )
+        for rank, (chunk_id, document_id, title, content, metadata, score) in enumerate(
+            rows, start=1
+        )
+    ]
+
+
+def vector_hits(
+    workspace: Workspace,
+    embedding: list[float],
+    limit: int,
+    filters: SearchFilters = SearchFilters(),
+) -> list[Hit]:
+    """Nearest chunks by cosine distance, exact or through the HNSW index.
+
+    The ``embedding::vector(n)`` expression and the literal workspace
+    condition match the partial HNSW index of a large workspace; a small one
+    has no such index and is scanned exactly through the workspace B-tree.
+    """
+    dims = _dimensions()
+    extra, params = _filters_sql(filters)
+    sql = f"""
+        SELECT c.id, c.document_id, d.title, c.content, c.metadata,
+               1 - (c.embedding::vector({dims}) <=> %s::vector({dims})) AS score
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.workspace_id = %s AND d.workspace_id = %s
+          AND c.embedding IS NOT NULL{extra}
+        ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims}), c.id
+        LIMIT %s
+    """  # noqa: S608  (only the dimension, an int from settings, is formatted)
+    vector = _vector_literal(embedding)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, limit * 4)])
+        if filters.active:
+            # Filters are applied after the index scan; keep scanning until
+            # enough rows pass them.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            sql, [vector, workspace.pk, workspace.pk, *params, vector, limit]
+        )
+        rows = cursor.fetchall()
+    return _rows_to_hits(rows, "vector")
+
+
+def text_hits(
+    workspace: Workspace,
+    query: str,
+    limit: int,
+    filters: SearchFilters = SearchFilters(),
+) -> list[Hit]:
+    """Full-text matches ranked by ``ts_rank_cd`` (web-search query syntax)."""
+    extra, params = _filters_sql(filters)
+    sql = f"""
+        SELECT c.id, c.document_id, d.title, c.content, c.metadata,
+               ts_rank_cd(c.search_vector, q) AS score
+        FROM chunks c JOIN documents d ON d.id = c.document_id,
+             websearch_to_tsquery('english', %s) AS q
+        WHERE c.workspace_id = %s AND d.workspace_id = %s
+          AND c.search_vector @@ q{extra}
+        ORDER BY score DESC, c.id
+        LIMIT %s
+    """  # noqa: S608  (the filter clauses are fixed strings with parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [query, workspace.pk, workspace.pk, *params, limit])
+        rows = cursor.fetchall()
+    return _rows_to_hits(rows, "text")
+
+
+def _vector_literal(embedding: list[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in embedding) + "]"
+
+
+def _fuse_rrf(rankings: dict[str, list[Hit]], weights: dict[str, float]) -> list[Hit]:
+    fused: dict[Any, Hit] = {}
+    for name, hits in rankings.items():
+        weight = float(weights.get(name, 1.0))
+        for rank, hit in enumerate(hits, start=1):
+            key = ("fact", id(hit)) if hit.kind == "fact" else hit.chunk_id
+            into = fused.setdefault(key, hit)
+            if into is not hit:
+                into.scores.update(hit.scores)
+                into.ranks.update(hit.ranks)
+            into.ranks[name] = rank
+            into.scores["rrf"] = into.scores.get("rrf", 0.0) + weight / (RRF_K + rank)
+    for hit in fused.values():
+        hit.score = hit.scores["rrf"]
+    return sorted(fused.values(), key=lambda h: (-h.score, str(h.chunk_id)))
+
+
+def _fuse_weighted(vector: list[Hit], text: list[Hit], text_weight: float) -> list[Hit]:
+    """The original design's blend: (1 - w) x similarity + w x text rank."""
+    fused: dict[Any, Hit] = {}
+    for hit in [*vector, *text]:
+        into = fused.setdefault(hit.chunk_id, hit)
+        if into is not hit:
+            into.scores.update(hit.scores)
+            into.ranks.update(hit.ranks)
+    for hit in fused.values():
+        hit.score = (1 - text_weight) * hit.scores.get(
+            "vector", 0.0
+        ) + text_weight * hit.scores.get("text", 0.0)
+        hit.scores["weighted"] = hit.score
+    return sorted(fused.values(), key=lambda h: (-h.score, str(h.chunk_id)))
+
+
+def search(workspace: Workspace, request: SearchRequest) -> SearchResult:
+    """Run ``request`` inside ``workspace`` and return its best hits."""
+    limit = request.limit
+    if request.search_type == "text":
+        return SearchResult(
+            text_hits(workspace, request.query, limit, request.filters), "text"
+        )
+    if request.search_type == "graph":
+        facts = graph_search.fact_hits(
+            workspace, request.query, limit, as_of=request.as_of
+        )
+        return SearchResult(facts, "graph")
+
+    batch = get_provider().embed([request.query])
+    embedding = batch.vectors[0]
+    if request.search_type == "vector":
+        hits = vector_hits(workspace, embedding, limit, request.filters)
+        return SearchResult(hits, "vector", batch.tokens)
+
+    depth = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+    vector = vector_hits(workspace, embedding, depth, request.filters)
+    text = text_hits(workspace, request.query, depth, request.filters)
+    if request.fusion == "weighted":
+        return SearchResult(
+            _fuse_weighted(vector, text, request.text_weight)[:limit],
+            "hybrid",
+            batch.tokens,
+        )
+    rankings = {"vector": vector, "text": text}
+    if not request.filters.active and graph_search.available(workspace):
+        rankings["graph"] = graph_search.fact_hits(
+            workspace, request.query, depth, as_of=request.as_of
+        )
+    return SearchResult(
+        _fuse_rrf(rankings, request.weights)[:limit], "hybrid", batch.tokens
+    )

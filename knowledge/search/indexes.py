@@ -1,0 +1,122 @@
+"""Per-workspace HNSW indexes for large workspaces (the tiered design).
+
+Measured on this kind of machine (docs/search.md): exact search through the
+workspace B-tree costs about 0.25 ms + 2 µs per row and finds every true
+neighbour; one global HNSW index filtered to a small workspace misses half
+of them. So a workspace is searched exactly until it holds
+``ATRIUM_VECTOR_INDEX_THRESHOLD`` embedded chunks, and then through a partial
+HNSW index of its own, built ``CONCURRENTLY`` (no write lock) and without
+parallel workers (pgvector 0.8.0's parallel HNSW build has CVE-2026-3172).
+
+Creating indexes is schema work: it runs as the owner role
+(``DATABASE_OWNER_URL``) from ``manage.py atrium_vector_indexes``, never from
+the web or worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from knowledge.models import Chunk
+from tenancy.context import as_workspace
+from tenancy.db import owner_connection
+from tenancy.selectors import workspace_ids_for_system
+
+logger = logging.getLogger(__name__)
+
+
+def index_name(workspace_id: uuid.UUID) -> str:
+    return f"chunks_hnsw_{workspace_id.hex}"
+
+
+@dataclass(frozen=True)
+class IndexChange:
+    workspace_id: uuid.UUID
+    chunks: int
+    action: str  # "created", "rebuilt", "dropped", "kept", "below"
+
+
+def _embedded_chunks(workspace_id: uuid.UUID) -> int:
+    # The owner is subject to forced RLS as well: count inside the
+    # workspace's own context.
+    with as_workspace(workspace_id):
+        return Chunk.objects.filter(
+            workspace_id=workspace_id, embedding__isnull=False
+        ).count()
+
+
+def _index_state(
+    connection: BaseDatabaseWrapper, name: str
+) -> tuple[bool, bool, str] | None:
+    """(valid, ready, definition) of the index, or None if there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid, i.indisready, pg_get_indexdef(i.indexrelid)"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (bool(row[0]), bool(row[1]), str(row[2]))
+
+
+def vector_index_sync(
+    connection: BaseDatabaseWrapper, workspace_id: uuid.UUID, *, threshold: int
+) -> IndexChange:
+    """Create, rebuild or drop one workspace's HNSW index as its size says.
+
+    ``connection`` must be the owner's, outside any transaction
+    (CONCURRENTLY cannot run inside one).
+    """
+    dims = int(settings.ATRIUM_EMBEDDING_DIMENSIONS)
+    name = index_name(workspace_id)
+    chunks = _embedded_chunks(workspace_id)
+    state = _index_state(connection, name)
+    quoted = connection.ops.quote_name(name)
+
+    with connection.cursor() as cursor:
+        if chunks < threshold:
+            if state is None:
+                return IndexChange(workspace_id, chunks, "below")
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
+            return IndexChange(workspace_id, chunks, "dropped")
+
+        wanted_dims = f"vector({dims})"
+        if state is not None and state[0] and state[1] and wanted_dims in state[2]:
+            return IndexChange(workspace_id, chunks, "kept")
+        action = "created"
+        if state is not None:
+            # A failed concurrent build leaves an invalid index; a change of
+            # embedding dimension leaves one the queries no longer match.
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
+            action = "rebuilt"
+        cursor.execute("SET max_parallel_maintenance_workers = 0")
+        cursor.execute(
+            f"CREATE INDEX CONCURRENTLY {quoted} ON chunks USING hnsw"
+            f" ((embedding::vector({dims})) vector_cosine_ops)"
+            f" WITH (m = 16, ef_construction = 64)"
+            f" WHERE workspace_id = '{workspace_id}'::uuid"
+        )
+    logger.info(
+        "vector index %s for workspace %s (%s chunks)", action, workspace_id, chunks
+    )
+    return IndexChange(workspace_id, chunks, action)
+
+
+def vector_indexes_sync(*, threshold: int | None = None) -> list[IndexChange]:
+    """Bring every workspace's HNSW index in line with its size (as owner)."""
+    limit = (
+        threshold if threshold is not None else settings.ATRIUM_VECTOR_INDEX_THRESHOLD
+    )
+    changes = []
+    with owner_connection() as connection:
+        for workspace_id in workspace_ids_for_system():
+            changes.append(
+                vector_index_sync(connection, workspace_id, threshold=int(limit))
+            )
+    return changes

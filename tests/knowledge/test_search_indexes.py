@@ -1,0 +1,34 @@
+"""A workspace past the threshold gets its own HNSW index, as the owner role."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from knowledge.search.indexes import index_name, vector_indexes_sync
+from tests.knowledge.test_search import run, stock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_large_workspace_gets_its_own_index_and_keeps_its_results():
+    tenant, _documents = stock("big", "Nothing secret here.")
+    before = run(tenant, "forgot password reset link", "vector")
+
+    changes = {c.workspace_id: c for c in vector_indexes_sync(threshold=3)}
+    after = run(tenant, "forgot password reset link", "vector")
+
+    assert changes[tenant.workspace.pk].action == "created"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+            [index_name(tenant.workspace.pk)],
+        )
+        [(definition,)] = cursor.fetchall()
+    assert "hnsw" in definition and str(tenant.workspace.pk) in definition
+    assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
+
+    again = {c.workspace_id: c for c in vector_indexes_sync(threshold=3)}
+    dropped = {c.workspace_id: c for c in vector_indexes_sync(threshold=10_000)}
+    assert again[tenant.workspace.pk].action == "kept"
+    assert dropped[tenant.workspace.pk].action == "dropped"
