@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from tenancy.models import Workspace
+from tenancy.models import PlanTier, Workspace
 
 
 class UsageEventType(models.TextChoices):
@@ -104,3 +104,91 @@ class DailyUsageSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} on {self.date}"
+
+
+class Plan(models.Model):
+    """A plan tier's price and limits, edited by staff in the admin.
+
+    NULL limits mean unlimited. Changing a plan here changes what new
+    subscribers get and, through the admin's save, the limits of every
+    organization on it (except those with custom limits). The Stripe price
+    of each tier comes from settings (``ATRIUM_STRIPE_PRICES``).
+    """
+
+    tier = models.CharField(max_length=20, unique=True, choices=PlanTier.choices)
+    name = models.CharField(max_length=100)
+    price_monthly_usd = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Empty for a custom (contract) price.",
+    )
+    max_workspaces = models.PositiveIntegerField(null=True, blank=True)
+    max_documents_per_workspace = models.PositiveIntegerField(null=True, blank=True)
+    max_monthly_requests = models.PositiveIntegerField(null=True, blank=True)
+    max_agents_per_workspace = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_plans"
+        ordering = ["price_monthly_usd"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def limits(self) -> dict[str, int | None]:
+        return {name: getattr(self, f"max_{name}") for name in LIMIT_NAMES}
+
+
+LIMIT_NAMES = (
+    "workspaces",
+    "documents_per_workspace",
+    "monthly_requests",
+    "agents_per_workspace",
+)
+
+
+class UsageAlertKind(models.TextChoices):
+    MONTHLY_REQUESTS = "monthly_requests", "Monthly requests"
+    DOCUMENTS = "documents", "Documents in a workspace"
+
+
+class UsageAlert(models.Model):
+    """An alert sent: at most one per kind, subject and period.
+
+    ``subject_id`` is the organization (monthly requests) or the workspace
+    (documents); the unique constraint is what makes alerts go out once even
+    when two workers check at the same moment. ``workspace`` is the workspace
+    the check ran in, so the row is under row-level security like any other.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="usage_alerts"
+    )
+    organization_id = models.UUIDField()
+    kind = models.CharField(max_length=32, choices=UsageAlertKind.choices)
+    subject_id = models.UUIDField()
+    period_start = models.DateTimeField()
+    used = models.PositiveIntegerField()
+    maximum = models.PositiveIntegerField()
+    recipients = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "usage_alerts"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject_id", "period_start"],
+                name="usage_alerts_once_per_period",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "-created_at"], name="usage_alerts_ws_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alert for {self.subject_id}"

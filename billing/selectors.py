@@ -2,87 +2,187 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
+from djstripe.models import Invoice
 
-from billing.models import UsageEvent
+from billing.models import LIMIT_NAMES, UsageEvent
+from billing.plans import plan_get, price_for
 from tenancy import quotas
-from tenancy.models import Organization
+from tenancy.models import Organization, Workspace
+
+_LIVE = Q(is_test=False)
+_TOTALS = {
+    "requests": Count("id", filter=_LIVE),
+    "test_requests": Count("id", filter=Q(is_test=True)),
+    "input_tokens": Sum("input_tokens", filter=_LIVE, default=0),
+    "output_tokens": Sum("output_tokens", filter=_LIVE, default=0),
+    "total_tokens": Sum("total_tokens", filter=_LIVE, default=0),
+    "estimated_cost_usd": Sum("estimated_cost_usd", filter=_LIVE, default=0),
+}
+
+
+def _rows(events: QuerySet[UsageEvent], key: str, *order: Any) -> list[dict[str, Any]]:
+    rows = events.values(key).annotate(**_TOTALS).order_by(*(order or (key,)))
+    return [
+        {**row, "estimated_cost_usd": str(row["estimated_cost_usd"])} for row in rows
+    ]
 
 
 def usage_summary(
-    *, organization: Organization, start: date | None = None, end: date | None = None
+    *,
+    organization: Organization,
+    start: date | None = None,
+    end: date | None = None,
+    workspace_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    event_type: str | None = None,
 ) -> dict[str, Any]:
-    """Requests and tokens of ``organization``'s workspaces, by day and type."""
+    """Usage of ``organization``'s workspaces between two days (inclusive).
+
+    Broken down by day, workspace, agent and event type. Live usage counts as
+    requests, tokens and cost; test-key usage is counted apart
+    (``test_requests``). Without dates: the current counting period.
+    """
+    end = end or timezone.localdate()
+    start = start or quotas.period_start(organization).date()
     events = UsageEvent.objects.filter(
         organization_id=organization.pk,
         workspace__organization=organization,
+        created_at__date__gte=start,
+        created_at__date__lte=end,
     )
-    if start is not None:
-        events = events.filter(created_at__date__gte=start)
-    if end is not None:
-        events = events.filter(created_at__date__lte=end)
+    if workspace_id is not None:
+        events = events.filter(workspace_id=workspace_id)
+    if agent_id is not None:
+        events = events.filter(agent_id=agent_id)
+    if event_type is not None:
+        events = events.filter(event_type=event_type)
 
-    by_day = (
-        events.annotate(day=TruncDate("created_at"))
-        .values("day", "event_type", "is_test")
-        .annotate(
-            requests=Count("id"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cost=Sum("estimated_cost_usd"),
-        )
-        .order_by("day", "event_type", "is_test")
-    )
+    totals = events.aggregate(**_TOTALS)
+    names = dict(organization.workspaces.values_list("pk", "name"))
+    by_workspace = _rows(events, "workspace_id")
+    for row in by_workspace:
+        row["workspace_name"] = names.get(row["workspace_id"], "")
+    by_day = _rows(events.annotate(day=TruncDate("created_at")), "day")
     return {
+        "start": start,
+        "end": end,
         "period_start": quotas.period_start(organization),
+        "period_end": quotas.period_end(organization),
         "monthly_requests": {
             "live": quotas.monthly_requests_used(organization),
             "test": quotas.monthly_requests_used(organization, is_test=True),
-            "limit": organization.max_monthly_requests,
+            "limit": quotas.limit_for(organization, "monthly_requests"),
         },
-        "days": [
-            {
-                "date": row["day"],
-                "event_type": row["event_type"],
-                "is_test": row["is_test"],
-                "requests": row["requests"],
-                "input_tokens": row["input_tokens"] or 0,
-                "output_tokens": row["output_tokens"] or 0,
-                "estimated_cost_usd": str(row["cost"] or 0),
-            }
-            for row in by_day
-        ],
+        "totals": {
+            **totals,
+            "estimated_cost_usd": str(totals["estimated_cost_usd"]),
+        },
+        "by_day": [{"date": row.pop("day"), **row} for row in by_day],
+        "by_workspace": by_workspace,
+        "by_agent": _rows(events, "agent_id", F("agent_id").asc(nulls_first=True)),
+        "by_event_type": _rows(events, "event_type"),
     }
 
 
+def _invoices(organization: Organization) -> list[dict[str, Any]]:
+    """The organization's invoices as Stripe last sent them (newest first)."""
+    if not organization.stripe_customer_id:
+        return []
+    invoices = Invoice.objects.filter(
+        customer_id=organization.stripe_customer_id
+    ).order_by("-created")[:24]
+    fields = (
+        "id",
+        "number",
+        "status",
+        "currency",
+        "amount_due",
+        "amount_paid",
+        "period_start",
+        "period_end",
+        "hosted_invoice_url",
+    )
+    return [
+        {
+            **{name: invoice.stripe_data.get(name) for name in fields},
+            "id": invoice.id,
+            "created": invoice.created,
+        }
+        for invoice in invoices
+    ]
+
+
 def billing_summary(*, organization: Organization) -> dict[str, Any]:
-    """Plan, subscription, period, limits and usage against them."""
-    workspaces = organization.workspaces.filter(deleted_at__isnull=True)
+    """Plan, subscription, period, limits, usage against them, invoices, grace."""
+    workspaces = list(
+        Workspace.objects.filter(
+            organization=organization, deleted_at__isnull=True
+        ).annotate(agent_count=Count("agents"))
+    )
+    plan = plan_get(organization.plan_tier)
+    limits = {name: quotas.limit_for(organization, name) for name in LIMIT_NAMES}
+    monthly = quotas.monthly_requests_used(organization)
+    most_documents = max((w.document_count for w in workspaces), default=0)
+    most_agents = max((w.agent_count for w in workspaces), default=0)  # type: ignore[attr-defined]
+    usage = {
+        "workspaces": len(workspaces),
+        "monthly_requests": monthly,
+        "documents_per_workspace": most_documents,
+        "agents_per_workspace": most_agents,
+    }
+    plan_limits = {name: getattr(organization, f"max_{name}") for name in LIMIT_NAMES}
+    over = sorted(
+        name
+        for name, used in usage.items()
+        if plan_limits[name] is not None and used > plan_limits[name]
+    )
+    grace_active = quotas.in_grace(organization)
     return {
+        "plan": {
+            "tier": organization.plan_tier,
+            "name": plan.name,
+            "price_monthly_usd": (
+                None if plan.price_monthly_usd is None else str(plan.price_monthly_usd)
+            ),
+            "purchasable": bool(price_for(organization.plan_tier)),
+        },
         "plan_tier": organization.plan_tier,
         "subscription_status": organization.subscription_status,
+        "has_payment_account": bool(organization.stripe_customer_id),
         "trial_ends_at": organization.trial_ends_at,
         "current_period_start": quotas.period_start(organization),
-        "current_period_end": organization.current_period_end,
+        "current_period_end": quotas.period_end(organization),
+        "custom_limits": organization.custom_limits,
         "limits": {
-            "workspaces": organization.max_workspaces,
-            "documents_per_workspace": organization.max_documents_per_workspace,
-            "monthly_requests": organization.max_monthly_requests,
-            "agents_per_workspace": organization.max_agents_per_workspace,
+            **limits,
             "requests_per_minute_per_workspace": quotas.workspace_rate_limit(
                 organization
             ),
         },
         "usage": {
-            "workspaces": workspaces.count(),
-            "monthly_requests": quotas.monthly_requests_used(organization),
-            "documents_per_workspace": {
-                str(w.pk): w.document_count for w in workspaces.only("document_count")
-            },
+            **usage,
+            "by_workspace": [
+                {
+                    "workspace_id": w.pk,
+                    "name": w.name,
+                    "documents": w.document_count,
+                    "agents": w.agent_count,  # type: ignore[attr-defined]
+                }
+                for w in workspaces
+            ],
         },
-        "invoices": [],
+        "over_limits": over,
+        "grace": {
+            "active": grace_active,
+            "ends_at": organization.grace_ends_at if grace_active else None,
+            "limits": organization.grace_limits if grace_active else {},
+        },
+        "invoices": _invoices(organization),
     }

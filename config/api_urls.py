@@ -32,6 +32,8 @@ urlpatterns = [
     ),
     path(f"{ORG}/usage", billing.OrganizationUsageView.as_view()),
     path(f"{ORG}/billing", billing.OrganizationBillingView.as_view()),
+    path(f"{ORG}/billing/checkout", billing.OrganizationCheckoutView.as_view()),
+    path(f"{ORG}/billing/portal", billing.OrganizationPortalView.as_view()),
     path(f"{WS}", tenancy.WorkspaceDetailView.as_view()),
     path(f"{WS}/members", tenancy.WorkspaceMembersView.as_view()),
     path(f"{WS}/members/<uuid:user_id>", tenancy.WorkspaceMemberDetailView.as_view()),
@@ -39,8 +41,6 @@ urlpatterns = [
     path(f"{WS}/api-keys/<uuid:key_id>", tenancy.WorkspaceKeyDetailView.as_view()),
     path(f"{WS}/agents", agents.AgentListView.as_view()),
     path(f"{WS}/agents/<uuid:agent_id>", agents.AgentDetailView.as_view()),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path(f"{WS}/documents", knowledge.DocumentListView.as_view()),
     path(f"{WS}/documents/<uuid:document_id>", knowledge.DocumentDetailView.as_view()),
     path(
@@ -50,5 +50,7 @@ urlpatterns = [
     path(f"{WS}/ingest", knowledge.IngestView.as_view()),
     path(f"{WS}/ingest/<uuid:job_id>", knowledge.IngestJobView.as_view()),
     path(f"{WS}/search", knowledge.SearchView.as_view()),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -9,6 +9,8 @@ admin.site.site_title = "Atrium staff"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("config.api_urls")),
+    # Stripe webhooks, verified and recorded by dj-stripe (docs/billing.md).
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

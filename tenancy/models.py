@@ -69,6 +69,15 @@ class Organization(TimestampedModel):
         null=True, blank=True, default=2
     )
     monthly_requests = models.PositiveIntegerField(default=0)
+    # Staff-set limits (enterprise contracts) that plan changes leave alone.
+    custom_limits = models.BooleanField(default=False)
+    # Start of the window monthly requests are counted in: moved forward by
+    # each paid invoice; NULL means the calendar month (no paid plan).
+    usage_period_start = models.DateTimeField(null=True, blank=True)
+    # After a downgrade leaves the organization over its new limits, the
+    # previous limits (``grace_limits``) stay in force until ``grace_ends_at``.
+    grace_ends_at = models.DateTimeField(null=True, blank=True)
+    grace_limits = models.JSONField(default=dict, blank=True)
 
     contact_email = models.EmailField()
     contact_name = models.CharField(max_length=200, blank=True)

@@ -38,19 +38,37 @@ def workspace_rate_limit(organization: Organization) -> int:
 
 
 def period_start(organization: Organization) -> datetime:
-    """Start of the organization's current billing period (else the month)."""
+    """Start of the window monthly requests are counted in.
+
+    A paid plan counts from the start of the last paid period (moved forward
+    by each paid invoice, see ``billing.services``); otherwise the calendar
+    month. A new window has a new counter: nothing needs deleting.
+    """
     now = timezone.now()
-    start = organization.current_period_start
-    if (
-        start is not None
-        and start <= now
-        and (
-            organization.current_period_end is None
-            or now < organization.current_period_end
-        )
-    ):
+    start = organization.usage_period_start
+    if start is not None and start <= now:
         return start
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def in_grace(organization: Organization) -> bool:
+    """True while a downgraded organization keeps its previous limits."""
+    ends = organization.grace_ends_at
+    return ends is not None and timezone.now() < ends
+
+
+def limit_for(organization: Organization, limit: str) -> int | None:
+    """The limit in force: the plan's, or during grace the previous one if higher.
+
+    ``None`` means unlimited.
+    """
+    maximum: int | None = getattr(organization, f"max_{limit}")
+    if not in_grace(organization) or limit not in (organization.grace_limits or {}):
+        return maximum
+    previous = organization.grace_limits[limit]
+    if maximum is None or previous is None:
+        return None
+    return max(int(previous), maximum)
 
 
 def _counter_key(organization: Organization, *, is_test: bool) -> str:
@@ -76,7 +94,7 @@ def monthly_request_count(organization: Organization, *, is_test: bool) -> int:
     except redis.RedisError:
         ratelimit.tripped()
         return 0
-    maximum = organization.max_monthly_requests
+    maximum = limit_for(organization, "monthly_requests")
     if not is_test and maximum is not None and count > maximum:
         raise MonthlyQuotaExceeded(wait=_seconds_to_period_end(organization))
     return count
@@ -90,17 +108,24 @@ def monthly_requests_used(organization: Organization, *, is_test: bool = False) 
     return int(value or 0)
 
 
-def _seconds_to_period_end(organization: Organization) -> int:
+def period_end(organization: Organization) -> datetime:
+    """When the current counting window ends (the paid period, or the month)."""
+    start = period_start(organization)
     end = organization.current_period_end
-    if end is None:
-        start = period_start(organization)
-        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if organization.usage_period_start is not None and end is not None and end > start:
+        return end
+    month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _seconds_to_period_end(organization: Organization) -> int:
+    end = period_end(organization)
     return max(int((end - timezone.now()).total_seconds()), 1)
 
 
 def check_limit(organization: Organization, *, limit: str, current: int) -> None:
-    """Raise PlanLimitExceeded if one more would pass ``organization.<limit>``."""
-    maximum = getattr(organization, f"max_{limit}")
+    """Raise PlanLimitExceeded if one more would pass the limit in force."""
+    maximum = limit_for(organization, limit)
     if maximum is not None and current >= maximum:
         raise PlanLimitExceeded(
             limit=limit,

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "djstripe",
     # Atrium's apps, in the order their imports run (see docs/architecture.md).
     "accounts",
     "tenancy",
@@ -178,7 +179,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "knowledge.tasks.ingest_sweep_stuck",
         "schedule": env.int("ATRIUM_INGEST_SWEEP_INTERVAL", default=300),
     },
-}
+}  # billing's jobs are added in the Billing section below
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -219,8 +220,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "WorkspaceRoleEnum": "tenancy.models.WorkspaceRole",
         "OrganizationRoleEnum": "tenancy.models.OrganizationRole",
-    },
         "DocumentStatusEnum": "knowledge.models.DocumentStatus",
+    },
 }
 
 # --- Accounts and user tokens -----------------------------------------------
@@ -290,7 +291,6 @@ ATRIUM_EMBEDDING_BATCH_SIZE = env.int("ATRIUM_EMBEDDING_BATCH_SIZE", default=32)
 ATRIUM_EMBEDDING_TIMEOUT = env.float("ATRIUM_EMBEDDING_TIMEOUT", default=30.0)
 ATRIUM_EMBEDDING_MAX_RETRIES = env.int("ATRIUM_EMBEDDING_MAX_RETRIES", default=2)
 
-# --- Chat model providers (docs/providers.md) --------------------------------
 # --- Search (docs/search.md) ---------------------------------------------------
 # Embedded chunks from which a workspace gets its own HNSW index.
 ATRIUM_VECTOR_INDEX_THRESHOLD = env.int("ATRIUM_VECTOR_INDEX_THRESHOLD", default=2000)
@@ -304,6 +304,7 @@ ATRIUM_ARCHIVE_MAX_BYTES = env.int(
     "ATRIUM_ARCHIVE_MAX_BYTES", default=200 * 1024 * 1024
 )
 
+# --- Chat model providers (docs/providers.md) --------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
@@ -313,6 +314,51 @@ OPENAI_COMPATIBLE_API_KEY = env("OPENAI_COMPATIBLE_API_KEY", default="")
 ATRIUM_PROVIDER_TIMEOUT = env.float("ATRIUM_PROVIDER_TIMEOUT", default=60.0)
 ATRIUM_PROVIDER_MAX_ATTEMPTS = env.int("ATRIUM_PROVIDER_MAX_ATTEMPTS", default=3)
 ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", default=30.0)
+
+# --- Billing (docs/billing.md) ----------------------------------------------
+# Stripe through dj-stripe and the official SDK. With no secret key, checkout
+# and the customer portal answer 503 and everything else (plans, limits,
+# metering) works offline. Keys look like sk_test_… / sk_live_….
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY", default="")
+STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY", default="")
+# Webhooks are verified with the endpoint's signing secret, offline; the
+# x-djstripe-webhook-secret override is honoured only with DEBUG, never here.
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# Stripe price of each paid tier (price_…); a tier without one cannot be
+# bought through Checkout.
+ATRIUM_STRIPE_PRICES = {
+    "starter": env("ATRIUM_STRIPE_PRICE_STARTER", default=""),
+    "pro": env("ATRIUM_STRIPE_PRICE_PRO", default=""),
+    "enterprise": env("ATRIUM_STRIPE_PRICE_ENTERPRISE", default=""),
+}
+# Where Checkout and the customer portal send people back to.
+ATRIUM_BILLING_RETURN_URL = env(
+    "ATRIUM_BILLING_RETURN_URL", default="http://127.0.0.1:8000/"
+)
+# Days an organization keeps its previous plan's limits after a downgrade
+# leaves it over the new ones.
+ATRIUM_BILLING_GRACE_DAYS = env.int("ATRIUM_BILLING_GRACE_DAYS", default=7)
+# Share of a limit at which admins are emailed (once per period).
+ATRIUM_USAGE_ALERT_RATIO = env.float("ATRIUM_USAGE_ALERT_RATIO", default=0.9)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "billing-usage-summaries": {
+            "task": "billing.tasks.usage_summaries_build",
+            "schedule": env.int("ATRIUM_USAGE_SUMMARY_INTERVAL", default=3600),
+        },
+        "billing-usage-alerts": {
+            "task": "billing.tasks.usage_alerts_check",
+            "schedule": env.int("ATRIUM_USAGE_ALERT_INTERVAL", default=600),
+        },
+        "billing-reconcile": {
+            "task": "billing.tasks.billing_reconcile",
+            "schedule": env.int("ATRIUM_BILLING_RECONCILE_INTERVAL", default=86400),
+        },
+    }
+)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
