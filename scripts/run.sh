@@ -7,6 +7,7 @@ port=${2:-8000}
 venv=.venv/bin
 
 mkdir -p var/log
+"${venv}/python" scripts/graph_server.py >var/log/graph.log 2>&1 &  # FalkorDB, supervised
 "${venv}/celery" -A config worker -Q default,ingest,embed,graph \
   --concurrency 2 --loglevel INFO >var/log/worker.log 2>&1 &
 worker=$!
