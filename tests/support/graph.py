@@ -6,13 +6,16 @@ run`` supervises), without persistence, started once per test session.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from knowledge.graph.server import server_start, server_stop
+from tests.support.llm_servers import Canned, OpenAIServer, Recorded
 
 
 def free_port() -> int:
@@ -47,3 +50,35 @@ def graph_on(settings, falkordb_server: GraphServer) -> GraphServer:  # type: ig
     settings.ATRIUM_GRAPH_EXTRACTOR = "local"
     settings.ATRIUM_GRAPH_BUDGET_EPISODES = 2000
     return falkordb_server
+
+
+class SchemaServer(OpenAIServer):
+    """An OpenAI-protocol server that answers by the requested JSON schema.
+
+    Graphiti asks for structured output with ``response_format.json_schema``
+    named after its response model (``ExtractedEntities``, ``ExtractedEdges``,
+    …); the answer for each name is set in ``answers`` (a dict, or bytes sent
+    as the message content verbatim). Names with no answer get a 500, so an
+    unexpected prompt fails loudly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: dict[str, dict[str, Any] | bytes] = {}
+        self.asked: list[str] = []
+
+    def _next(self, recorded: Recorded) -> Canned:
+        with self._lock:
+            self.requests.append(recorded)
+        if recorded.path.split("?")[0] != self.endpoint:
+            return self.not_found()
+        body = recorded.json
+        schema = (body.get("response_format") or {}).get("json_schema") or {}
+        name = str(schema.get("name", ""))
+        with self._lock:
+            self.asked.append(name)
+        answer = self.answers.get(name)
+        if answer is None:
+            return Canned(status=500, body={"error": f"no answer for {name!r}"})
+        text = answer.decode() if isinstance(answer, bytes) else json.dumps(answer)
+        return Canned(body=self.completion(text=text, input_tokens=10, output_tokens=5))
