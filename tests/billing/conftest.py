@@ -19,6 +19,7 @@ from django.test import Client
 from djstripe.models import WebhookEndpoint
 
 from tenancy import ratelimit
+from tests.api.conftest import world  # noqa: F401  (the personas fixture)
 from tests.support.stripe_server import (
     StripeServer,
     sign,
@@ -80,7 +81,10 @@ class Webhooks:
             data=body,
             content_type="application/json",
             HTTP_STRIPE_SIGNATURE=signature,
-            **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()},
+            **{
+                f"HTTP_{k.upper().replace('-', '_')}": v
+                for k, v in (headers or {}).items()
+            },
         )
 
     def send(self, event_type: str, obj: dict[str, Any]):
