@@ -20,6 +20,7 @@ from agents.providers.credentials import (
     openai_credentials,
 )
 from agents.providers.errors import ProviderNotConfigured
+from agents.providers.extractive import ExtractiveChatModel
 from agents.providers.openai_chat import OpenAIChatModel
 
 
@@ -64,13 +65,8 @@ def _openai_compatible(
 def _extractive(
     agent: AgentModelChoice, override: ProviderCredentials | None
 ) -> ChatModel:
-    # TODO: the offline extractive responder does not exist yet, so agents on
-    # the default provider cannot answer (remove when its ChatModel is built
-    # and this factory returns it).
-    raise ProviderNotConfigured(
-        "the extractive provider is not available yet",
-        provider=ModelProvider.EXTRACTIVE.value,
-    )
+    # Needs no credentials: it searches and quotes, offline.
+    return ExtractiveChatModel(model=agent.model_name)
 
 
 FACTORIES: dict[str, Factory] = {

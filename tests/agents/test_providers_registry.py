@@ -14,6 +14,7 @@ from agents.providers import (
     chat_model_for_agent,
 )
 from agents.providers.anthropic_chat import AnthropicChatModel
+from agents.providers.extractive import ExtractiveChatModel
 from agents.providers.openai_chat import OpenAIChatModel
 from tests.agents.conftest import SECRET
 from tests.support.llm_servers import AnthropicServer, OpenAIServer
@@ -128,13 +129,14 @@ def test_no_key_anywhere_means_not_configured(
     assert setting in str(caught.value)
 
 
-def test_the_extractive_default_is_not_available_yet() -> None:
-    with pytest.raises(ProviderNotConfigured) as caught:
-        chat_model_for_agent(agent(ModelProvider.EXTRACTIVE, "extractive"))
+def test_the_extractive_default_needs_no_configuration(settings: Settings) -> None:
+    settings.OPENAI_API_KEY = ""
+    settings.ANTHROPIC_API_KEY = ""
 
-    assert caught.value.code == "provider_unavailable"
-    assert caught.value.provider == "extractive"
-    assert not caught.value.retryable
+    model = chat_model_for_agent(agent(ModelProvider.EXTRACTIVE, "extractive"))
+
+    assert isinstance(model, ExtractiveChatModel)
+    assert (model.provider, model.model) == ("extractive", "extractive")
 
 
 def test_an_unknown_provider_is_not_configured() -> None:
