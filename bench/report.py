@@ -37,7 +37,7 @@ def publish(name: str, rows: list[dict[str, object]], notes: list[str]) -> Path:
         *notes,
     ]
     text = "\n".join(lines)
-    print(f"\n== {name} ==\n{text}\n")  # noqa: T201  (a benchmark reports)
+    print(f"\n== {name} ==\n{text}\n")
     directory = Path(settings.BASE_DIR) / "var" / "bench"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.txt").write_text(text + "\n")

@@ -295,6 +295,8 @@ ATRIUM_EMBEDDING_MAX_RETRIES = env.int("ATRIUM_EMBEDDING_MAX_RETRIES", default=2
 # Embedded chunks from which a workspace gets its own HNSW index.
 ATRIUM_VECTOR_INDEX_THRESHOLD = env.int("ATRIUM_VECTOR_INDEX_THRESHOLD", default=2000)
 ATRIUM_SEARCH_MAX_LIMIT = env.int("ATRIUM_SEARCH_MAX_LIMIT", default=50)
+# maintenance_work_mem of the session that builds a workspace's HNSW index.
+ATRIUM_INDEX_BUILD_MEMORY = env("ATRIUM_INDEX_BUILD_MEMORY", default="1GB")
 # Largest upload request (all files together), bytes; 413 past it.
 ATRIUM_UPLOAD_REQUEST_MAX_BYTES = env.int(
     "ATRIUM_UPLOAD_REQUEST_MAX_BYTES", default=256 * 1024 * 1024

@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.services import usage_record
 from knowledge import bulk, services
 from knowledge.api import serializers as s
 from knowledge.ingestion.errors import IngestionError
@@ -293,6 +294,15 @@ class SearchView(WorkspaceAPIView):
                 text_weight=values["text_weight"],
                 as_of=values.get("as_of"),
             ),
+        )
+        usage_record(
+            workspace=self.workspace,
+            event_type="search",
+            input_tokens=result.embedding_tokens,
+            model_name=result.embedding_model,
+            user_id=self.principal.user_id,
+            api_key_id=self.principal.api_key_id,
+            is_test=self.principal.is_test_key,
         )
         body = {
             "search_type": result.search_type,

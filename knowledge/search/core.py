@@ -71,6 +71,7 @@ class SearchResult:
     hits: list[Hit]
     search_type: str
     embedding_tokens: int = 0
+    embedding_model: str = ""
 
 
 def _dimensions() -> int:
@@ -220,11 +221,12 @@ def search(workspace: Workspace, request: SearchRequest) -> SearchResult:
         )
         return SearchResult(facts, "graph")
 
-    batch = get_provider().embed([request.query])
+    provider = get_provider()
+    batch = provider.embed([request.query])
     embedding = batch.vectors[0]
     if request.search_type == "vector":
         hits = vector_hits(workspace, embedding, limit, request.filters)
-        return SearchResult(hits, "vector", batch.tokens)
+        return SearchResult(hits, "vector", batch.tokens, provider.name)
 
     depth = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
     vector = vector_hits(workspace, embedding, depth, request.filters)
@@ -234,6 +236,7 @@ def search(workspace: Workspace, request: SearchRequest) -> SearchResult:
             _fuse_weighted(vector, text, request.text_weight)[:limit],
             "hybrid",
             batch.tokens,
+            provider.name,
         )
     rankings = {"vector": vector, "text": text}
     if not request.filters.active and graph_search.available(workspace):
@@ -241,5 +244,8 @@ def search(workspace: Workspace, request: SearchRequest) -> SearchResult:
             workspace, request.query, depth, as_of=request.as_of
         )
     return SearchResult(
-        _fuse_rrf(rankings, request.weights)[:limit], "hybrid", batch.tokens
+        _fuse_rrf(rankings, request.weights)[:limit],
+        "hybrid",
+        batch.tokens,
+        provider.name,
     )
