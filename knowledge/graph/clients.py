@@ -2,8 +2,9 @@
 
 - ``AtriumEmbedder`` embeds names and facts with Atrium's own embedding
   provider (``knowledge.embeddings``), so the graph needs no extra model.
-- ``LocalReranker`` is Graphiti's cross-encoder slot filled by a
-  bi-encoder: cosine similarity of query and passage embeddings.
+- ``LocalReranker`` fills Graphiti's cross-encoder slot with a bi-encoder:
+  cosine similarity of query and passage embeddings. Atrium's own search
+  does not use it (``WorkspaceGraph.search`` scores with stored vectors).
 - ``BoundedOpenAIClient`` is Graphiti's OpenAI-compatible client with its
   slow retry on bad JSON (4 attempts, 5-120 s apart) cut to
   ``ATRIUM_GRAPH_LLM_MAX_ATTEMPTS`` attempts a short pause apart, and stopword
@@ -66,7 +67,8 @@ class AtriumEmbedder(EmbedderClient):
         return self.provider.embed(input_data_list).vectors
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
+def cosine(a: list[float], b: list[float]) -> float:
+    """Cosine similarity of two vectors (0 when either is empty or zero)."""
     dot = sum(x * y for x, y in zip(a, b, strict=False))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
@@ -83,7 +85,7 @@ class LocalReranker(CrossEncoderClient):
             return []
         vectors = await self.embedder.create_batch([query, *passages])
         scored = [
-            (passage, max(0.0, min(1.0, (_cosine(vectors[0], vector) + 1) / 2)))
+            (passage, max(0.0, min(1.0, cosine(vectors[0], vector))))
             for passage, vector in zip(passages, vectors[1:], strict=True)
         ]
         return sorted(scored, key=lambda pair: pair[1], reverse=True)

@@ -11,7 +11,6 @@ caller's context (a request, or ``as_workspace`` in a task).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -226,16 +225,10 @@ def graph_search(
 
     async def work() -> list[tuple[_Edge, dict[str, Any]]]:
         async with workspace_graph(workspace.graph_group_id) as graph:
-            results = await graph.search(
+            scored = await graph.search(
                 query, limit=min(limit * 3, MAX_LIMIT), search_filter=search_filter
             )
-            scores: Iterable[float | None] = results.edge_reranker_scores or [
-                None
-            ] * len(results.edges)
-            edges = [
-                _from_entity_edge(edge, score)
-                for edge, score in zip(results.edges, scores, strict=False)
-            ]
+            edges = [_from_entity_edge(edge, score) for edge, score in scored]
             return await _cited(graph, edges)
 
     facts = _facts(workspace, run(work))
