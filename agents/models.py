@@ -137,6 +137,8 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     model_name = models.CharField(max_length=100, blank=True)
+    # An answer's latency, steps, tools used and usage event.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

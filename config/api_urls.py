@@ -7,6 +7,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from agents.api import chat
 from agents.api import views as agents
 from billing.api import views as billing
 from knowledge.api import views as knowledge
@@ -50,6 +51,9 @@ urlpatterns = [
     path(f"{WS}/ingest", knowledge.IngestView.as_view()),
     path(f"{WS}/ingest/<uuid:job_id>", knowledge.IngestJobView.as_view()),
     path(f"{WS}/search", knowledge.SearchView.as_view()),
+    path(f"{WS}/chat", chat.ChatView.as_view()),
+    path(f"{WS}/chat/sessions", chat.ChatSessionListView.as_view()),
+    path(f"{WS}/chat/sessions/<uuid:session_id>", chat.ChatSessionDetailView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -317,6 +317,18 @@ ATRIUM_PROVIDER_TIMEOUT = env.float("ATRIUM_PROVIDER_TIMEOUT", default=60.0)
 ATRIUM_PROVIDER_MAX_ATTEMPTS = env.int("ATRIUM_PROVIDER_MAX_ATTEMPTS", default=3)
 ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", default=30.0)
 
+# --- Agents and chat (docs/agents.md) ----------------------------------------
+# Model turns of one answer before it stops with step_limit_reached.
+ATRIUM_CHAT_MAX_STEPS = env.int("ATRIUM_CHAT_MAX_STEPS", default=6)
+# Model tokens (input + output, all turns) one answer may spend.
+ATRIUM_CHAT_TOKEN_BUDGET = env.int("ATRIUM_CHAT_TOKEN_BUDGET", default=50_000)
+# Chat tokens a workspace may spend per day; 0: no daily cap.
+ATRIUM_CHAT_DAILY_TOKEN_BUDGET = env.int("ATRIUM_CHAT_DAILY_TOKEN_BUDGET", default=0)
+# Estimated tokens of session history sent with a question.
+ATRIUM_CHAT_HISTORY_TOKENS = env.int("ATRIUM_CHAT_HISTORY_TOKENS", default=4000)
+# Seconds a streamed answer's events are kept in Redis for resuming.
+ATRIUM_CHAT_STREAM_TTL = env.int("ATRIUM_CHAT_STREAM_TTL", default=900)
+
 # --- Billing (docs/billing.md) ----------------------------------------------
 # Stripe through dj-stripe and the official SDK. With no secret key, checkout
 # and the customer portal answer 503 and everything else (plans, limits,

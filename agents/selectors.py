@@ -1,0 +1,46 @@
+"""Reads of agents' conversations. Every query names its workspace."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count, QuerySet
+
+from agents.models import ChatSession, Message
+from tenancy.context import Principal
+
+
+def chat_session_list(
+    *, workspace_id: uuid.UUID, principal: Principal
+) -> QuerySet[ChatSession]:
+    """The caller's own sessions in the workspace, most recently used first.
+
+    A session is private to the user or API key that opened it.
+    """
+    sessions = ChatSession.objects.filter(workspace_id=workspace_id)
+    if principal.is_api_key:
+        sessions = sessions.filter(api_key_id=principal.api_key_id)
+    elif principal.user_id is not None:
+        sessions = sessions.filter(user_id=principal.user_id, api_key__isnull=True)
+    else:
+        sessions = sessions.none()
+    return sessions.annotate(message_count=Count("messages")).order_by(
+        "-updated_at", "-id"
+    )
+
+
+def chat_session_get(
+    *, workspace_id: uuid.UUID, principal: Principal, session_id: uuid.UUID
+) -> ChatSession:
+    """One of the caller's sessions; ``ChatSession.DoesNotExist`` otherwise."""
+    return chat_session_list(workspace_id=workspace_id, principal=principal).get(
+        pk=session_id
+    )
+
+
+def chat_message_list(
+    *, workspace_id: uuid.UUID, session_id: uuid.UUID
+) -> QuerySet[Message]:
+    return Message.objects.filter(
+        workspace_id=workspace_id, session_id=session_id
+    ).order_by("created_at", "id")
