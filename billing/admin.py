@@ -1,6 +1,47 @@
-from django.contrib import admin
+"""Staff views of plans, usage and alerts."""
 
-from billing.models import DailyUsageSummary, UsageEvent
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from billing.models import DailyUsageSummary, Plan, UsageAlert, UsageEvent
+from billing.services import plan_update
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Plans are edited here; saving applies the limits to their organizations."""
+
+    list_display = [
+        "name",
+        "tier",
+        "price_monthly_usd",
+        "max_workspaces",
+        "max_documents_per_workspace",
+        "max_monthly_requests",
+        "max_agents_per_workspace",
+        "updated_at",
+    ]
+    readonly_fields = ["updated_at"]
+
+    def save_model(
+        self, request: HttpRequest, obj: Plan, form: Any, change: bool
+    ) -> None:
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        changed = plan_update(plan=obj, fields=fields)
+        self.message_user(
+            request,
+            f"{obj.name}: limits applied to {len(changed)} organizations "
+            "(organizations with custom limits keep theirs).",
+            messages.INFO,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Organizations refer to tiers by name; a tier cannot go away.
+        return False
 
 
 @admin.register(UsageEvent)
@@ -33,3 +74,12 @@ class DailyUsageSummaryAdmin(admin.ModelAdmin):
     list_select_related = ["workspace"]
     raw_id_fields = ["workspace"]
     date_hierarchy = "date"
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "workspace", "used", "maximum"]
+    list_filter = ["kind"]
+    list_select_related = ["workspace"]
+    raw_id_fields = ["workspace"]
+    readonly_fields = [f.name for f in UsageAlert._meta.fields]

@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from tenancy.models import PlanTier, Workspace
 
@@ -42,7 +43,8 @@ class UsageEvent(models.Model):
     )
 
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When it happened, not when the buffer was flushed (billing.services).
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "usage_events"

@@ -55,7 +55,12 @@ STATUS_MAP = {
 
 
 class BillingUnavailable(AtriumError):
-    status = 503
+    """This server has no Stripe key: a state of the deployment, not an outage.
+
+    409 rather than 503, which would tell clients to retry what cannot work.
+    """
+
+    status = 409
     code = "billing_unavailable"
 
 

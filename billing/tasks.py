@@ -22,12 +22,19 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task
+def usage_events_flush() -> int:
+    """Write the usage events buffered in Redis to PostgreSQL (every few seconds)."""
+    return services.usage_events_flush()
+
+
+@shared_task
 def usage_summaries_build(day: str | None = None) -> int:
     """Rebuild every workspace's summary of ``day`` (default: yesterday and today).
 
     Yesterday is rebuilt too so events recorded just before midnight, and
     committed just after, are counted.
     """
+    services.usage_events_flush()
     today = timezone.localdate()
     days = [date.fromisoformat(day)] if day else [today - timedelta(days=1), today]
     built = 0

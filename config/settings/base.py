@@ -331,7 +331,7 @@ ATRIUM_CHAT_STREAM_TTL = env.int("ATRIUM_CHAT_STREAM_TTL", default=900)
 
 # --- Billing (docs/billing.md) ----------------------------------------------
 # Stripe through dj-stripe and the official SDK. With no secret key, checkout
-# and the customer portal answer 503 and everything else (plans, limits,
+# and the customer portal answer 409 and everything else (plans, limits,
 # metering) works offline. Keys look like sk_test_… / sk_live_….
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY", default="")
@@ -359,6 +359,10 @@ ATRIUM_USAGE_ALERT_RATIO = env.float("ATRIUM_USAGE_ALERT_RATIO", default=0.9)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
 CELERY_BEAT_SCHEDULE.update(
     {
+        "billing-usage-flush": {
+            "task": "billing.tasks.usage_events_flush",
+            "schedule": env.int("ATRIUM_USAGE_FLUSH_INTERVAL", default=5),
+        },
         "billing-usage-summaries": {
             "task": "billing.tasks.usage_summaries_build",
             "schedule": env.int("ATRIUM_USAGE_SUMMARY_INTERVAL", default=3600),

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import stripe
+from django.db import connection
 from django.test import Client
 from djstripe.models import WebhookEndpoint
 
+from billing.models import UsageEvent
+from billing.services import usage_events_flush, usage_record
 from tenancy import ratelimit
 from tests.api.conftest import world  # noqa: F401  (the personas fixture)
 from tests.support.stripe_server import (
@@ -32,11 +35,26 @@ PRICES = {"starter": "price_starter_test", "pro": "price_pro_test", "enterprise"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_counters() -> None:
-    """Each test starts with empty monthly counters and rate-limit windows."""
-    redis = ratelimit.client()
-    for key in redis.scan_iter("atrium:*"):
-        redis.delete(key)
+def _empty_usage_buffer(db: None) -> None:
+    """Start with this database's usage buffer empty (other keys are per-test)."""
+    client = ratelimit.client()
+    for key in client.scan_iter(
+        f"atrium:usage:buffer:{connection.settings_dict['NAME']}*"
+    ):
+        client.delete(key)
+
+
+@pytest.fixture
+def record(django_capture_on_commit_callbacks: Any) -> Callable[..., UsageEvent]:
+    """``usage_record``, then the commit and flush a request and beat would do."""
+
+    def run(**fields: Any) -> UsageEvent:
+        with django_capture_on_commit_callbacks(execute=True):
+            event = usage_record(**fields)
+        usage_events_flush()
+        return event
+
+    return run
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.services import usage_record
 from tenancy.context import as_user, as_workspace
 from tenancy.models import Organization
 from tests.api.conftest import World
@@ -76,11 +75,11 @@ def test_roles(world, persona, suffix, status):
     assert response.status_code == status
 
 
-def test_usage_breaks_down_by_day_workspace_agent_and_type(world):
+def test_usage_breaks_down_by_day_workspace_agent_and_type(world, record):
     agent = world.agents["a1"]
     with as_workspace(world.a1.pk):
         for tokens in (10, 20):
-            usage_record(
+            record(
                 workspace=world.a1,
                 event_type="chat",
                 input_tokens=tokens,
@@ -88,11 +87,11 @@ def test_usage_breaks_down_by_day_workspace_agent_and_type(world):
                 agent_id=agent.pk,
                 model_name="gpt-4o-mini",
             )
-        usage_record(workspace=world.a1, event_type="search", is_test=True)
+        record(workspace=world.a1, event_type="search", is_test=True)
     with as_workspace(world.a2.pk):
-        usage_record(workspace=world.a2, event_type="ingest", input_tokens=100)
+        record(workspace=world.a2, event_type="ingest", input_tokens=100)
     with as_workspace(world.b1.pk):
-        usage_record(workspace=world.b1, event_type="chat", input_tokens=999)
+        record(workspace=world.b1, event_type="chat", input_tokens=999)
 
     body = world.api("owner").get(_url(world.org_a, "usage")).json()
 
@@ -112,10 +111,10 @@ def test_usage_breaks_down_by_day_workspace_agent_and_type(world):
     assert float(body["totals"]["estimated_cost_usd"]) > 0
 
 
-def test_usage_filters_and_date_range(world):
+def test_usage_filters_and_date_range(world, record):
     with as_workspace(world.a1.pk):
-        usage_record(workspace=world.a1, event_type="chat", input_tokens=1)
-        usage_record(workspace=world.a1, event_type="search", input_tokens=2)
+        record(workspace=world.a1, event_type="chat", input_tokens=1)
+        record(workspace=world.a1, event_type="search", input_tokens=2)
     api = world.api("owner")
     today = timezone.localdate()
 

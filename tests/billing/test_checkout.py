@@ -121,7 +121,7 @@ def test_without_a_stripe_key_billing_is_unavailable(owner, settings):
 
     response = _checkout(user_api(owner.owner), owner)
 
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "billing_unavailable"
 
 
