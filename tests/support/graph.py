@@ -67,6 +67,10 @@ class SchemaServer(OpenAIServer):
         self.answers: dict[str, dict[str, Any] | bytes] = {}
         self.asked: list[str] = []
 
+    def __enter__(self) -> SchemaServer:
+        super().__enter__()
+        return self
+
     def _next(self, recorded: Recorded) -> Canned:
         with self._lock:
             self.requests.append(recorded)
