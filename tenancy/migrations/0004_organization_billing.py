@@ -91,7 +91,7 @@ AS $$
     ) r
     WHERE o.id = p_organization_id AND o.deleted_at IS NULL
     RETURNING o.*
-$$""",  # noqa: S608  (only the fixed column list above is formatted in)
+$$""",
 }
 
 

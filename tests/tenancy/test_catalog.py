@@ -138,15 +138,27 @@ def test_no_custom_leakproof_functions():
     assert leaky == []
 
 
+def set_config_calls(text: str) -> list[str]:
+    """Every ``set_config(...)`` call in ``text``, nested parentheses included."""
+    calls = []
+    for match in re.finditer(r"set_config\(", text):
+        depth, end = 0, match.start()
+        for end in range(match.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        calls.append(text[match.start() : end + 1])
+    return calls
+
+
 def test_code_never_sets_a_session_level_context():
     calls = []
     for directory in CODE_DIRS:
         for path in (ROOT / directory).rglob("*.py"):
             text = path.read_text()
-            calls += [
-                (path, m.group(0)) for m in re.finditer(r"set_config\([^)]*\)", text)
-            ]
+            calls += [(path, call) for call in set_config_calls(text)]
             assert not re.search(r"\bSET\s+(SESSION\s+)?app\.", text, re.I), path
     assert calls, "the context helper itself must be found"
     for path, call in calls:
-        assert call.rstrip(")").rstrip().endswith("true"), f"{path}: {call}"
+        # The last argument, is_local, must be true: transaction-local only.
+        assert re.sub(r"[\s\"']", "", call).endswith(",true)"), f"{path}: {call}"
