@@ -353,3 +353,29 @@ def test_the_same_event_delivered_concurrently_has_one_effect(webhooks, stripe_s
     assert sorted(statuses) == [200, 200, 200]
     assert Event.objects.filter(id=event["id"]).count() == 1
     assert billing_changes(tenant) == before + 1
+
+
+@pytest.mark.django_db
+def test_paid_invoices_are_listed_in_billing(webhooks, stripe_server):
+    from tests.api.conftest import user_api
+
+    tenant, customer = paying_tenant(stripe_server)
+    sub = stripe_server.subscription_add(customer, price="price_pro_test")
+    webhooks.send("customer.subscription.created", sub)
+    invoice = stripe_server.invoice_add(customer, sub["id"], amount=9900)
+    webhooks.send("invoice.payment_succeeded", invoice)
+
+    body = (
+        user_api(tenant.owner)
+        .get(f"/v1/organizations/{tenant.organization.pk}/billing")
+        .json()
+    )
+
+    assert body["plan"]["tier"] == "pro" and body["has_payment_account"] is True
+    [listed] = body["invoices"]
+    assert (listed["id"], listed["status"], listed["amount_paid"]) == (
+        invoice["id"],
+        "paid",
+        9900,
+    )
+    assert stripe_server.unknown == []
