@@ -75,6 +75,11 @@ ENDPOINTS = [
     ("search", "POST", "/v1/workspaces/{ws}/search",
      {"query": "anything", "search_type": "text"},
      WS_USERS | {"key_all", "key_search"}),
+    ("chat", "POST", "/v1/workspaces/{ws}/chat",
+     {"agent_id": "{agent}", "query": "How do I reset my password?"},
+     WS_USERS | {"key_all"}),
+    ("chat sessions", "GET", "/v1/workspaces/{ws}/chat/sessions", None,
+     WS_USERS | {"key_all"}),
 ]  # fmt: skip
 
 ORG_SCOPED = {name for name, _m, path, _b, _a in ENDPOINTS if "{org}" in path}

@@ -26,6 +26,16 @@ def foreign_paths(world):  # type: ignore[no-untyped-def]
         ("DELETE", f"/v1/workspaces/{a1}/members/{outsider}", None),
         ("PATCH", f"/v1/organizations/{org}/members/{outsider}", {"role": "admin"}),
         ("DELETE", f"/v1/organizations/{org}/members/{outsider}", None),
+        (
+            "POST",
+            f"/v1/workspaces/{a1}/chat",
+            {"agent_id": str(foreign_agent), "query": "x"},
+        ),
+        (
+            "POST",
+            f"/v1/workspaces/{a1}/chat",
+            {"agent_id": str(sibling_agent), "query": "x"},
+        ),
     ]
 
 
