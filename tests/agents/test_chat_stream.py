@@ -104,7 +104,7 @@ def test_a_reconnect_resumes_the_same_answer_after_the_last_event(stocked) -> No
     rest = parse(b"".join(resumed.streaming_content))
 
     answer_id = seen[0]["data"]["answer_id"]
-    assert [e["id"] for e in rest][0] == f"{answer_id}:3"
+    assert rest[0]["id"] == f"{answer_id}:3"
     assert rest[0]["event"] == "tool_result"
     assert rest[-1]["event"] == "done"
     assert rest[-1]["data"]["message_id"] == answer_id

@@ -77,7 +77,7 @@ def test_there_are_at_least_fifty_injection_documents() -> None:
 
 
 def test_injections_change_nothing_for_the_extractive_agent(attacked) -> None:  # type: ignore[no-untyped-def]
-    tenant, tenant_b, foreign_doc, corpus = attacked
+    tenant, tenant_b, foreign_doc, _corpus = attacked
     agent = make_agent(
         tenant.workspace,
         "guarded",
