@@ -116,12 +116,16 @@ def vector_hits(
     embedding: list[float],
     limit: int,
     filters: SearchFilters = SearchFilters(),
+    *,
+    explain: bool = False,
 ) -> list[Hit]:
     """Nearest chunks by cosine distance, exact or through the HNSW index.
 
     The ``embedding::vector(n)`` expression and the literal workspace
     condition match the partial HNSW index of a large workspace; a small one
     has no such index and is scanned exactly through the workspace B-tree.
+    The distance is the only sort key: a tie-breaker would stop the index
+    from providing the order, and every row would be sorted instead.
     """
     dims = _dimensions()
     extra, params = _filters_sql(filters)
@@ -131,7 +135,7 @@ def vector_hits(
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.workspace_id = %s AND d.workspace_id = %s
           AND c.embedding IS NOT NULL{extra}
-        ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims}), c.id
+        ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
         LIMIT %s
     """  # noqa: S608  (only the dimension, an int from settings, is formatted)
     vector = _vector_literal(embedding)
@@ -153,14 +157,31 @@ def vector_hits(
                 f"public.{index_name(workspace.pk)}",
             ],
         )
+        arguments = [vector, workspace.pk, workspace.pk, *params, vector, limit]
         try:
-            cursor.execute(
-                sql, [vector, workspace.pk, workspace.pk, *params, vector, limit]
-            )
+            if explain:
+                cursor.execute("EXPLAIN (COSTS OFF) " + sql, arguments)
+                raise PlanShown("\n".join(row[0] for row in cursor.fetchall()))
+            cursor.execute(sql, arguments)
             rows = cursor.fetchall()
         finally:
             cursor.execute("SELECT set_config('enable_sort', 'on', true)")
     return _rows_to_hits(rows, "vector")
+
+
+class PlanShown(Exception):
+    """Raised by ``vector_hits(explain=True)`` with the query plan as its text."""
+
+
+def vector_plan(
+    workspace: Workspace, embedding: list[float], limit: int = 10
+) -> str:
+    """The plan PostgreSQL chooses for this workspace's vector search."""
+    try:
+        vector_hits(workspace, embedding, limit, explain=True)
+    except PlanShown as shown:
+        return str(shown)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def text_hits(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from knowledge.search.core import vector_plan
 from knowledge.search.indexes import index_name, vector_indexes_sync
+from tenancy.context import as_workspace
 from tests.knowledge.test_search import run, stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,3 +34,21 @@ def test_a_large_workspace_gets_its_own_index_and_keeps_its_results():
     dropped = {c.workspace_id: c for c in vector_indexes_sync(threshold=10_000)}
     assert again[tenant.workspace.pk].action == "kept"
     assert dropped[tenant.workspace.pk].action == "dropped"
+
+
+def test_the_plan_uses_the_workspace_index_under_rls():
+    tenant, _documents = stock("planned", "Nothing secret here.")
+    vector_indexes_sync(threshold=3)
+    embedding = [0.01] * 384
+    with as_workspace(tenant.workspace.pk):
+        plan = vector_plan(tenant.workspace, embedding)
+    assert f"Index Scan using {index_name(tenant.workspace.pk)}" in plan
+    assert "Sort" not in plan
+
+
+def test_a_small_workspace_is_searched_exactly():
+    tenant, _documents = stock("small", "Nothing secret here.")
+    vector_indexes_sync(threshold=10_000)
+    with as_workspace(tenant.workspace.pk):
+        plan = vector_plan(tenant.workspace, [0.01] * 384)
+    assert "hnsw" not in plan and "Sort" in plan
