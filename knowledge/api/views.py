@@ -30,22 +30,13 @@ READ = Rule(role="viewer", scope="documents:read")
 WRITE = Rule(role="member", scope="documents:write")
 SEARCH = Rule(role="viewer", scope="search")
 
-# HTTP status of each refusal; the rest are 400.
-INGESTION_STATUS = {
-    "file_too_large": 413,
-    "unsupported_type": 415,
-    "type_mismatch": 415,
-    "macro_document": 415,
-}
-
-
 class DocumentRefused(AtriumError):
     """An upload refused before anything was stored."""
 
     def __init__(self, error: IngestionError):
         super().__init__(error.message)
         self.code = error.code
-        self.status = INGESTION_STATUS.get(error.code, 400)
+        self.status = error.http_status
 
 
 def _check_request_size(request: Request) -> None:
