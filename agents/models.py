@@ -151,3 +151,65 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} in {self.session_id}"
+
+
+class EvalSet(models.Model):
+    """Questions with the documents that should answer them, to measure agents.
+
+    ``questions`` is a list of ``{"question": str, "expected_document_ids":
+    [uuid, …]}``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="eval_sets"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    questions = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "eval_sets"
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="eval_sets_ws_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvalRun(models.Model):
+    """One run of an evaluation set against an agent, with its scores.
+
+    ``agent_config`` keeps what the agent was when it ran (model, tools,
+    prompt), so two runs stay comparable after the agent changes.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="eval_runs"
+    )
+    eval_set = models.ForeignKey(EvalSet, on_delete=models.CASCADE, related_name="runs")
+    agent = models.ForeignKey(
+        Agent, on_delete=models.SET_NULL, null=True, related_name="eval_runs"
+    )
+    agent_config = models.JSONField(default=dict)
+    results = models.JSONField(default=list)
+    hit_rate = models.FloatField(default=0)
+    mrr = models.FloatField(default=0)
+    mean_citations = models.FloatField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "eval_runs"
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="eval_runs_ws_idx"),
+            models.Index(fields=["eval_set", "-created_at"], name="eval_runs_set_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run of {self.eval_set_id}"

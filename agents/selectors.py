@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import Count, QuerySet
 
-from agents.models import ChatSession, Message
+from agents.models import ChatSession, EvalRun, EvalSet, Message
 from tenancy.context import Principal
 
 
@@ -44,3 +44,17 @@ def chat_message_list(
     return Message.objects.filter(
         workspace_id=workspace_id, session_id=session_id
     ).order_by("created_at", "id")
+
+
+def eval_set_list(*, workspace_id: uuid.UUID) -> QuerySet[EvalSet]:
+    return EvalSet.objects.filter(workspace_id=workspace_id).order_by(
+        "-created_at", "-id"
+    )
+
+
+def eval_run_list(
+    *, workspace_id: uuid.UUID, eval_set_id: uuid.UUID
+) -> QuerySet[EvalRun]:
+    return EvalRun.objects.filter(
+        workspace_id=workspace_id, eval_set_id=eval_set_id
+    ).order_by("-created_at", "-id")

@@ -7,7 +7,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from agents.api import chat
+from agents.api import chat, evaluation
 from agents.api import views as agents
 from billing.api import views as billing
 from knowledge.api import views as knowledge
@@ -54,6 +54,15 @@ urlpatterns = [
     path(f"{WS}/chat", chat.ChatView.as_view()),
     path(f"{WS}/chat/sessions", chat.ChatSessionListView.as_view()),
     path(f"{WS}/chat/sessions/<uuid:session_id>", chat.ChatSessionDetailView.as_view()),
+    path(f"{WS}/eval-sets", evaluation.EvalSetListView.as_view()),
+    path(f"{WS}/eval-sets/<uuid:eval_set_id>", evaluation.EvalSetDetailView.as_view()),
+    path(
+        f"{WS}/eval-sets/<uuid:eval_set_id>/runs", evaluation.EvalRunListView.as_view()
+    ),
+    path(
+        f"{WS}/eval-sets/<uuid:eval_set_id>/compare",
+        evaluation.EvalRunCompareView.as_view(),
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -69,6 +69,8 @@ class Answer:
     steps: int
     tool_calls: list[dict[str, Any]]
     citations: list[dict[str, Any]]
+    # Every source the tools returned, in the order they were first found.
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tools_used(self) -> list[str]:
@@ -283,6 +285,7 @@ def _finish(
         steps=steps,
         tool_calls=calls,
         citations=citations,
+        retrieved=[source.citation() for source in book.sources.values()],
     )
     yield ChatEvent("answer", {"answer": answer})
     return answer

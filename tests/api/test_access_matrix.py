@@ -80,6 +80,12 @@ ENDPOINTS = [
      WS_USERS | {"key_all"}),
     ("chat sessions", "GET", "/v1/workspaces/{ws}/chat/sessions", None,
      WS_USERS | {"key_all"}),
+    ("eval sets", "GET", "/v1/workspaces/{ws}/eval-sets", None,
+     WS_USERS | {"key_all", "key_read"}),
+    ("eval set create", "POST", "/v1/workspaces/{ws}/eval-sets",
+     {"name": "n", "questions": [{"question": "q", "expected_document_ids": [
+         "00000000-0000-4000-8000-000000000001"]}]},
+     WS_WRITERS | {"key_all"}),
 ]  # fmt: skip
 
 ORG_SCOPED = {name for name, _m, path, _b, _a in ENDPOINTS if "{org}" in path}
