@@ -31,7 +31,7 @@ from billing.models import (
 )
 from billing.pricing import estimate_cost
 from tenancy import quotas, ratelimit
-from tenancy.context import as_workspace
+from tenancy.context import as_workspace, current_principal
 from tenancy.models import (
     Organization,
     OrganizationMember,
@@ -52,6 +52,15 @@ def _buffer_key() -> str:
 
 
 def _visible(workspace_id: uuid.UUID) -> bool:
+    """Whether the current principal may write into ``workspace_id``.
+
+    An API key or system work names its one workspace, so no query is needed
+    (chat and search by key, the common case); a user's reach is asked of
+    the same function row-level security uses.
+    """
+    principal = current_principal()
+    if workspace_id in (principal.api_key_workspace_id, principal.workspace_id):
+        return True
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT %s::uuid = ANY (atrium_visible_workspace_ids())", [workspace_id]
