@@ -140,6 +140,9 @@ def eval_run_create(
     Runs in the caller's transaction. The model's tokens are metered as one
     chat usage event for the run.
     """
+    # TODO: a run happens inside the request, so a long set against a hosted
+    # model can outlast a proxy's request timeout (remove when runs are
+    # Celery tasks that report their progress).
     workspace = eval_set.workspace
     if agent.workspace_id != workspace.pk:
         raise AtriumError("The agent belongs to another workspace.")

@@ -137,6 +137,9 @@ def chat_prepare(
             "hybrid_search, vector_search, text_search or graph_search.",
             tools=list(SEARCH_PREFERENCE),
         )
+    # TODO: organizations' own provider credentials are not passed, so every
+    # agent uses the platform's keys (remove when organizations can store
+    # encrypted provider credentials and this passes them).
     try:
         model = chat_model_for_agent(agent)
     except ProviderError as error:
@@ -275,7 +278,15 @@ def chat_respond(
     query: str,
     session_id: uuid.UUID | None = None,
 ) -> tuple[ChatPlan, Answer, StoredAnswer]:
-    """Answer one question without streaming, in the caller's transaction."""
+    """Answer one question without streaming, in the caller's transaction.
+
+    An error rolls the caller's transaction back: nothing of a failed answer
+    is kept.
+    """
+    # TODO: the model tokens of a failed answer (step limit, budget, provider
+    # error after some turns) are not metered, since the usage event rolls
+    # back with the request (remove when failed answers are metered outside
+    # the request's transaction).
     plan = chat_prepare(
         workspace=workspace,
         principal=principal,
