@@ -77,6 +77,9 @@ def parse_event_id(value: str) -> tuple[uuid.UUID, int] | None:
 class EventLog:
     workspace_id: uuid.UUID
     answer_id: uuid.UUID
+    # Set after a failed write: the rest of the answer is not logged (one
+    # warning, not one per token).
+    broken: bool = False
 
     @property
     def key(self) -> str:
@@ -94,6 +97,8 @@ class EventLog:
         self._write(lambda pipe: pipe.xadd(self.key, fields))  # type: ignore[arg-type]
 
     def _write(self, command: Any) -> None:
+        if self.broken:
+            return
         ttl = int(settings.ATRIUM_CHAT_STREAM_TTL)
         try:
             pipe = client().pipeline()
@@ -102,6 +107,7 @@ class EventLog:
             pipe.expire(self.meta_key, ttl)
             pipe.execute()
         except redis.RedisError as error:
+            self.broken = True
             logger.warning(
                 "chat stream %s not kept for resuming: %s",
                 self.answer_id,

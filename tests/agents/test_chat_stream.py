@@ -216,3 +216,25 @@ def test_a_failure_mid_stream_is_an_error_event(
         "error",
     ]
     assert events[-1]["data"]["code"] == "step_limit_reached"
+
+
+def test_without_redis_the_answer_still_streams_and_is_stored(
+    settings, stocked, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    import agents.chat.streams as streams
+
+    tenant, _documents, agent = stocked
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    streams._client = None
+    try:
+        events = parse(
+            b"".join(stream(key_for(tenant), tenant.workspace, agent).streaming_content)
+        )
+    finally:
+        streams._client = None
+
+    assert events[-1]["event"] == "done"
+    with as_workspace(tenant.workspace.pk):
+        assert Message.objects.filter(pk=events[0]["data"]["answer_id"]).exists()
+    warnings = [r for r in caplog.records if r.name == "agents.chat.streams"]
+    assert len(warnings) == 1
