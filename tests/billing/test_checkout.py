@@ -135,3 +135,17 @@ def test_when_stripe_fails_nothing_is_stored(stripe_server, owner):
     assert response.json()["error"]["code"] == "payment_provider_error"
     assert "sk_test_" not in response.content.decode()
     assert _org(owner).stripe_customer_id == ""
+
+
+def test_a_completed_checkout_upgrades_the_organization(stripe_server, webhooks, owner):
+    created = _checkout(user_api(owner.owner), owner).json()
+    customer = _org(owner).stripe_customer_id
+    sub = stripe_server.subscription_add(customer, price="price_pro_test")
+    session = stripe_server.checkout_complete(created["id"], sub["id"])
+
+    response = webhooks.send("checkout.session.completed", session)
+
+    assert response.status_code == 200
+    org = _org(owner)
+    assert (org.plan_tier, org.stripe_subscription_id) == ("pro", sub["id"])
+    assert stripe_server.unknown == []

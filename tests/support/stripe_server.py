@@ -305,6 +305,15 @@ class StripeServer:
             self.objects["invoices"][invoice_id] = invoice
         return copy.deepcopy(invoice)
 
+    def checkout_complete(self, session_id: str, subscription_id: str) -> dict:
+        """The customer paid in Checkout: the session now names its subscription."""
+        with self._lock:
+            session = self.objects["checkout_sessions"][session_id]
+            session.update(
+                status="complete", payment_status="paid", subscription=subscription_id
+            )
+            return copy.deepcopy(session)
+
     def event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": stripe_id("evt"),
@@ -397,9 +406,17 @@ class StripeServer:
                 "customer": params.get("customer"),
                 "url": "https://checkout.stripe.test/pay",
                 "client_reference_id": params.get("client_reference_id"),
+                "status": "open",
+                "payment_status": "unpaid",
+                "subscription": None,
+                "livemode": False,
+                "created": int(time.time()),
+                "metadata": {},
             }
             self.objects["checkout_sessions"][session["id"]] = session
             return session
+        if kind == "checkout" and len(segments) == 3 and method == "GET":
+            return self.objects["checkout_sessions"].get(segments[2])
         if kind == "billing_portal" and method == "POST":
             session = {
                 "id": stripe_id("bps"),
