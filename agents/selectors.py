@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, time
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from agents.models import ChatSession, EvalRun, EvalSet, Message
+from billing.models import UsageEvent, UsageEventType
 from tenancy.context import Principal
 
 
@@ -58,3 +61,16 @@ def eval_run_list(
     return EvalRun.objects.filter(
         workspace_id=workspace_id, eval_set_id=eval_set_id
     ).order_by("-created_at", "-id")
+
+
+def chat_tokens_used_today(*, workspace_id: uuid.UUID) -> int:
+    """Chat tokens the workspace used since midnight (the server's time zone)."""
+    midnight = datetime.combine(
+        timezone.localdate(), time.min, tzinfo=timezone.get_current_timezone()
+    )
+    used = UsageEvent.objects.filter(
+        workspace_id=workspace_id,
+        event_type=UsageEventType.CHAT,
+        created_at__gte=midnight,
+    ).aggregate(total=Sum("total_tokens"))["total"]
+    return int(used or 0)

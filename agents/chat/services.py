@@ -8,13 +8,10 @@ import uuid
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import time as day_time
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from agents.chat.errors import (
@@ -28,7 +25,7 @@ from agents.chat.loop import Answer, ChatEvent, LoopLimits, chat_loop
 from agents.models import Agent, ChatSession, Message, MessageRole, ModelProvider
 from agents.providers import ChatModel, ProviderError, chat_model_for_agent
 from agents.providers.extractive import SEARCH_PREFERENCE
-from agents.selectors import chat_session_list
+from agents.selectors import chat_session_list, chat_tokens_used_today
 from agents.tools import Toolset, toolset_build
 from billing.models import UsageEvent, UsageEventType
 from billing.services import usage_record
@@ -70,19 +67,6 @@ def _setting(workspace: Workspace, name: str, default: int) -> int:
     return int(default)
 
 
-def daily_tokens_used(workspace: Workspace) -> int:
-    """Chat tokens the workspace used since midnight (the server's time zone)."""
-    midnight = datetime.combine(
-        timezone.localdate(), day_time.min, tzinfo=timezone.get_current_timezone()
-    )
-    used = UsageEvent.objects.filter(
-        workspace=workspace,
-        event_type=UsageEventType.CHAT,
-        created_at__gte=midnight,
-    ).aggregate(total=Sum("total_tokens"))["total"]
-    return int(used or 0)
-
-
 def _limits(workspace: Workspace) -> LoopLimits:
     per_answer = _setting(
         workspace, "chat_token_budget", settings.ATRIUM_CHAT_TOKEN_BUDGET
@@ -91,7 +75,7 @@ def _limits(workspace: Workspace) -> LoopLimits:
         workspace, "chat_daily_token_budget", settings.ATRIUM_CHAT_DAILY_TOKEN_BUDGET
     )
     if daily:
-        left = daily - daily_tokens_used(workspace)
+        left = daily - chat_tokens_used_today(workspace_id=workspace.pk)
         if left <= 0:
             raise TokenBudgetExhausted(
                 "The workspace has used its chat tokens for today.",

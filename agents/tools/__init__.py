@@ -22,12 +22,8 @@ from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
 
-# Which search an extractive answer uses, best first.
-SEARCH_PREFERENCE = ("hybrid_search", "vector_search", "text_search", "graph_search")
-
 __all__ = [
     "DATA_NOTICE",
-    "SEARCH_PREFERENCE",
     "TOOLS",
     "Source",
     "Tool",
