@@ -30,6 +30,7 @@ from knowledge.graph.backend import run, workspace_graph
 from knowledge.graph.extractor import Triplet
 from knowledge.graph.services import _Source, _write_triplet
 from tenancy.context import as_workspace
+from tenancy.models import Workspace
 from tests.support.graph import SchemaServer, falkordb_server, graph_on  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -53,14 +54,15 @@ def _triplet(n: int) -> Triplet:
     )
 
 
-def test_graph_costs(tenant_a, graph_on, settings):  # noqa: F811
-    group = tenant_a.workspace.graph_group_id
-    source = _Source(group, {}, datetime(2024, 1, 1, tzinfo=UTC), [])
+def test_graph_costs(tenant_a, tenant_b, graph_on, settings):  # noqa: F811
+    workspace = tenant_a.workspace
+    group = workspace.graph_group_id
+    source = _Source(workspace, {}, datetime(2024, 1, 1, tzinfo=UTC), [])
     triplet_ms: list[float] = []
 
     async def write() -> None:
         known: dict[str, EntityNode] = {}
-        async with workspace_graph(group) as graph:
+        async with workspace_graph(workspace) as graph:
             episode = EpisodicNode(
                 name="bench:episode",
                 group_id=group,
@@ -84,7 +86,7 @@ def test_graph_costs(tenant_a, graph_on, settings):  # noqa: F811
         document = Document.objects.create(workspace=tenant_a.workspace, title="bench")
 
     async def cite() -> None:
-        async with workspace_graph(group) as graph:
+        async with workspace_graph(workspace) as graph:
             await graph.query(
                 "MATCH (e:Episodic) WHERE e.group_id = $group_id SET e.name = $name,"
                 " e.source_description = $source",
@@ -108,8 +110,8 @@ def test_graph_costs(tenant_a, graph_on, settings):  # noqa: F811
             )
             as_of_ms.append((time.perf_counter() - started) * 1000)
 
-    raw_ms = _raw_search(group)
-    episode_ms = _episodes(settings, group)
+    raw_ms = _raw_search(workspace)
+    episode_ms = _episodes(settings, tenant_b.workspace)
     rows: list[dict[str, Any]] = [
         {"operation": "add_triplet (offline fact)", **summary(triplet_ms[10:])},
         {
@@ -134,7 +136,7 @@ def test_graph_costs(tenant_a, graph_on, settings):  # noqa: F811
     )
 
 
-def _raw_search(group: str) -> list[float]:
+def _raw_search(workspace: Workspace) -> list[float]:
     """Graphiti's own hybrid search, without Atrium's embedding and citations."""
     from graphiti_core.search.search_config_recipes import EDGE_HYBRID_SEARCH_RRF
     from graphiti_core.search.search_filters import SearchFilters
@@ -142,14 +144,14 @@ def _raw_search(group: str) -> list[float]:
     timings: list[float] = []
 
     async def searches() -> None:
-        async with workspace_graph(group) as graph:
+        async with workspace_graph(workspace) as graph:
             vector = await graph.graphiti.embedder.create("Who acquired Target7 Labs?")
             for _ in range(SEARCHES):
                 started = time.perf_counter()
                 await graph.graphiti.search_(
                     "Who acquired Target7 Labs?",
                     config=EDGE_HYBRID_SEARCH_RRF,
-                    group_ids=[group],
+                    group_ids=[workspace.graph_group_id],
                     search_filter=SearchFilters(),
                     query_vector=vector,
                 )
@@ -159,7 +161,7 @@ def _raw_search(group: str) -> list[float]:
     return timings
 
 
-def _episodes(settings: Any, group: str) -> list[float]:
+def _episodes(settings: Any, workspace: Workspace) -> list[float]:
     entities = {
         "extracted_entities": [
             {"name": "Acme Corp", "entity_type_id": 0},
@@ -191,7 +193,7 @@ def _episodes(settings: Any, group: str) -> list[float]:
         settings.OPENAI_API_KEY = "sk-bench-graph"
 
         async def episodes() -> None:
-            async with workspace_graph(group + "_episodes") as graph:
+            async with workspace_graph(workspace) as graph:
                 for n in range(EPISODES):
                     started = time.perf_counter()
                     await graph.add_episode(

@@ -47,6 +47,7 @@ from knowledge.graph.clients import (
     OfflineLLMClient,
     cosine,
 )
+from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +245,15 @@ class WorkspaceGraph:
 
 
 @asynccontextmanager
-async def workspace_graph(group_id: str) -> AsyncIterator[WorkspaceGraph]:
-    """Open the graph of the workspace whose group is ``group_id``."""
-    if not group_id.startswith("workspace_"):
-        raise ValueError("a graph is opened for a workspace's group only")
+async def workspace_graph(workspace: Workspace) -> AsyncIterator[WorkspaceGraph]:
+    """Open the workspace's graph: its group, and on FalkorDB its own graph.
+
+    Takes the workspace itself, not a group name, so no caller can open a
+    group that is not a workspace's.
+    """
+    if not isinstance(workspace, Workspace):
+        raise TypeError("a graph is opened for a workspace only")
+    group_id = workspace.graph_group_id
     driver = _driver(group_id)
     embedder = AtriumEmbedder()
     graphiti = Graphiti(

@@ -224,7 +224,7 @@ def graph_search(
     search_filter = _as_of_filter(as_of) if as_of is not None else SearchFilters()
 
     async def work() -> list[tuple[_Edge, dict[str, Any]]]:
-        async with workspace_graph(workspace.graph_group_id) as graph:
+        async with workspace_graph(workspace) as graph:
             scored = await graph.search(
                 query, limit=min(limit * 3, MAX_LIMIT), search_filter=search_filter
             )
@@ -272,7 +272,7 @@ def _entity_facts(workspace: Workspace, entity_name: str, limit: int) -> EntityF
         return EntityFacts(entity=name, facts=[])
 
     async def work() -> list[tuple[_Edge, dict[str, Any]]]:
-        async with workspace_graph(workspace.graph_group_id) as graph:
+        async with workspace_graph(workspace) as graph:
             return await _cited(graph, await _entity_edges(graph, name, limit))
 
     facts = _facts(workspace, run(work))

@@ -48,7 +48,7 @@ def episode_source(document_id: uuid.UUID | str) -> str:
 
 @dataclass(frozen=True)
 class _Source:
-    group_id: str
+    workspace: Workspace
     workspace_settings: dict[str, Any]
     reference_time: datetime
     chunks: list[tuple[uuid.UUID, str]]
@@ -75,7 +75,7 @@ def _source(workspace_id: uuid.UUID, document_id: uuid.UUID) -> _Source | None:
             .values_list("id", "content")
         )
         return _Source(
-            group_id=workspace.graph_group_id,
+            workspace=workspace,
             workspace_settings=dict(workspace.settings or {}),
             reference_time=document.created_at,
             chunks=chunks,
@@ -105,7 +105,7 @@ def extract_document(
     kind = extractor()
 
     async def work() -> _Written:
-        async with workspace_graph(source.group_id) as graph:
+        async with workspace_graph(source.workspace) as graph:
             await _document_remove(graph, document_id)
             if kind == "openai":
                 return await _extract_with_model(graph, document_id, source)
@@ -309,10 +309,11 @@ def delete_document(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
     """
     if backend() == "off":
         return
-    group_id = Workspace(id=workspace_id).graph_group_id
+    # The row may be gone with its workspace; the group follows from the id.
+    workspace = Workspace(id=workspace_id)
 
     async def work() -> int:
-        async with workspace_graph(group_id) as graph:
+        async with workspace_graph(workspace) as graph:
             return await _document_remove(graph, document_id)
 
     try:

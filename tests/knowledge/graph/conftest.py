@@ -27,7 +27,7 @@ def graph_rows(
     """Query the workspace's own graph directly (``$group_id`` is bound)."""
 
     async def work() -> list[dict[str, Any]]:
-        async with workspace_graph(workspace.graph_group_id) as graph:
+        async with workspace_graph(workspace) as graph:
             return await graph.query(cypher, **params)
 
     return run(work)
