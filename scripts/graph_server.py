@@ -33,7 +33,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=settings.ATRIUM_GRAPH_HOST)
     parser.add_argument("--port", type=int, default=settings.ATRIUM_GRAPH_PORT)
-    parser.add_argument("--data-dir", type=Path, default=settings.ATRIUM_GRAPH_DATA_DIR)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(str(settings.ATRIUM_GRAPH_DATA_DIR))
+    )
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument(
         "--no-parent",

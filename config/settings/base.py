@@ -410,8 +410,8 @@ ATRIUM_GRAPH_NEO4J_DATABASE = env("ATRIUM_GRAPH_NEO4J_DATABASE", default="neo4j"
 ATRIUM_GRAPH_USERNAME = env("ATRIUM_GRAPH_USERNAME", default="")
 ATRIUM_GRAPH_PASSWORD = env("ATRIUM_GRAPH_PASSWORD", default="")
 # Where the supervised development server keeps its append-only file.
-ATRIUM_GRAPH_DATA_DIR = env.path(
-    "ATRIUM_GRAPH_DATA_DIR", default=BASE_DIR / "var" / "falkordb"
+ATRIUM_GRAPH_DATA_DIR = Path(
+    env.str("ATRIUM_GRAPH_DATA_DIR", default=str(BASE_DIR / "var" / "falkordb"))
 )
 # `auto`: Graphiti's episode extraction when OPENAI_API_KEY is set, else the
 # offline extractor; or force `openai` / `local`.

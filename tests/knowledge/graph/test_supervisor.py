@@ -34,14 +34,16 @@ def test_a_killed_server_comes_back_and_stops_with_the_supervisor(tmp_path):
             str(ROOT / "scripts" / "graph_server.py"),
             "--port",
             str(port),
-            "--data-dir",
-            str(tmp_path / "falkordb"),
             "--interval",
             "0.1",
             "--no-parent",
         ],
         cwd=ROOT,
-        env={**os.environ, "ATRIUM_GRAPH_BACKEND": "falkordb"},
+        env={
+            **os.environ,
+            "ATRIUM_GRAPH_BACKEND": "falkordb",
+            "ATRIUM_GRAPH_DATA_DIR": str(tmp_path / "falkordb"),
+        },
     )
     try:
         first = _server_pid(port)
@@ -61,4 +63,29 @@ def test_a_killed_server_comes_back_and_stops_with_the_supervisor(tmp_path):
     finally:
         supervisor.terminate()
         supervisor.wait(timeout=10)
+    assert not listening("127.0.0.1", port)
+
+
+def test_the_server_stops_when_the_process_that_started_it_ends(tmp_path):
+    port = free_port()
+    script = ROOT / "scripts" / "graph_server.py"
+    # The supervisor's parent plays scripts/run.sh: a shell that then waits.
+    parent = subprocess.Popen(
+        ["bash", "-c", f'"{sys.executable}" "{script}" --port {port} & exec sleep 60'],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "ATRIUM_GRAPH_BACKEND": "falkordb",
+            "ATRIUM_GRAPH_DATA_DIR": str(tmp_path / "falkordb"),
+        },
+    )
+    try:
+        _server_pid(port)
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while listening("127.0.0.1", port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not listening("127.0.0.1", port)
