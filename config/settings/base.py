@@ -426,6 +426,7 @@ ATRIUM_GRAPH_LLM_RETRY_SECONDS = env.float(
 # Workspace.settings["graph_budget_episodes"] overrides it per workspace.
 ATRIUM_GRAPH_BUDGET_EPISODES = env.int("ATRIUM_GRAPH_BUDGET_EPISODES", default=2000)
 ATRIUM_GRAPH_BUDGET_PERIOD = env.int("ATRIUM_GRAPH_BUDGET_PERIOD", default=86400)
-# Graphiti sends usage telemetry unless told not to; it logs facts at INFO.
+# Graphiti sends usage telemetry unless told not to, and logs every node and
+# edge it handles below WARNING.
 os.environ["GRAPHITI_TELEMETRY_ENABLED"] = "false"
 LOGGING["loggers"]["graphiti_core"] = {"level": "WARNING"}  # type: ignore[index]
