@@ -37,7 +37,7 @@ class CitationOut(serializers.Serializer):
     label = serializers.CharField(  # type: ignore[assignment]
         help_text="How the answer cites it: [S1]."
     )
-    type = serializers.ChoiceField(choices=["chunk", "fact"])
+    type = serializers.CharField(help_text="`chunk` or `fact`.")
     document_id = serializers.UUIDField(allow_null=True)
     document_title = serializers.CharField()
     chunk_id = serializers.UUIDField(allow_null=True)

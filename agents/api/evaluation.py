@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -186,7 +187,7 @@ class EvalRunCompareView(EvalSetScoped):
             OpenApiParameter("base", uuid.UUID, required=True),
             OpenApiParameter("head", uuid.UUID, required=True),
         ],
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description="Two runs of the set side by side, question by question.",
     )
     def get(
