@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -24,7 +26,7 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def publish(name: str, rows: list[dict[str, object]], notes: list[str]) -> Path:
+def publish(name: str, rows: Sequence[Mapping[str, Any]], notes: list[str]) -> Path:
     columns = list(rows[0])
     widths = [max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in columns]
     lines = [

@@ -32,6 +32,7 @@ import uuid
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 from pgvector.psycopg import register_vector
@@ -52,6 +53,8 @@ TOTAL_MIN = 300_000
 TOPICS = 4000
 QUERIES = {"large": 100, "median": 100, "tiny": 100, "tiny_off": 100}
 RNG = np.random.default_rng(20261203)
+# The same ef_search as the product, so the baselines compare like with like.
+EF_SEARCH = settings.ATRIUM_HNSW_EF_SEARCH
 
 
 def sizes() -> list[int]:
@@ -272,7 +275,7 @@ def unfiltered_hnsw(largest: dict, queries: list) -> dict:  # type: ignore[type-
             for i, (_entry, query) in enumerate(queries):
                 start = time.perf_counter_ns()
                 with transaction.atomic():
-                    cursor.execute("SET LOCAL hnsw.ef_search = 100")
+                    cursor.execute("SET LOCAL hnsw.ef_search = %s", [EF_SEARCH])
                     cursor.execute(
                         "SELECT id FROM bench_single ORDER BY embedding <=> %s::vector"
                         " LIMIT 10",
@@ -313,10 +316,10 @@ def rls_overhead(largest: dict, tiny: dict, corpus: Corpus) -> dict:  # type: ig
                     )
                 # The product's planner settings (knowledge/search/core.py).
                 cursor.execute(
-                    "SELECT set_config('hnsw.ef_search', '100', true),"
+                    "SELECT set_config('hnsw.ef_search', %s, true),"
                     " set_config('enable_sort', CASE WHEN to_regclass(%s) IS NULL"
                     " THEN 'on' ELSE 'off' END, true)",
-                    [f"public.{index_name(entry['workspace'].pk)}"],
+                    [str(EF_SEARCH), f"public.{index_name(entry['workspace'].pk)}"],
                 )
                 cursor.execute(sql, [entry["workspace"].pk, query])
                 cursor.fetchall()

@@ -297,6 +297,8 @@ ATRIUM_VECTOR_INDEX_THRESHOLD = env.int("ATRIUM_VECTOR_INDEX_THRESHOLD", default
 ATRIUM_SEARCH_MAX_LIMIT = env.int("ATRIUM_SEARCH_MAX_LIMIT", default=50)
 # maintenance_work_mem of the session that builds a workspace's HNSW index.
 ATRIUM_INDEX_BUILD_MEMORY = env("ATRIUM_INDEX_BUILD_MEMORY", default="1GB")
+# hnsw.ef_search of queries through a workspace's index (recall against speed).
+ATRIUM_HNSW_EF_SEARCH = env.int("ATRIUM_HNSW_EF_SEARCH", default=200)
 # Largest upload request (all files together), bytes; 413 past it.
 ATRIUM_UPLOAD_REQUEST_MAX_BYTES = env.int(
     "ATRIUM_UPLOAD_REQUEST_MAX_BYTES", default=256 * 1024 * 1024

@@ -30,6 +30,7 @@ READ = Rule(role="viewer", scope="documents:read")
 WRITE = Rule(role="member", scope="documents:write")
 SEARCH = Rule(role="viewer", scope="search")
 
+
 class DocumentRefused(AtriumError):
     """An upload refused before anything was stored."""
 

@@ -150,7 +150,7 @@ def vector_hits(
             " set_config('enable_sort',"
             "   CASE WHEN to_regclass(%s) IS NULL THEN 'on' ELSE 'off' END, true)",
             [
-                str(max(100, limit * 4)),
+                str(max(int(settings.ATRIUM_HNSW_EF_SEARCH), limit * 4)),
                 # Filters apply after the index scan: keep scanning until
                 # enough rows pass them.
                 "relaxed_order" if filters.active else "off",
@@ -173,9 +173,7 @@ class PlanShown(Exception):
     """Raised by ``vector_hits(explain=True)`` with the query plan as its text."""
 
 
-def vector_plan(
-    workspace: Workspace, embedding: list[float], limit: int = 10
-) -> str:
+def vector_plan(workspace: Workspace, embedding: list[float], limit: int = 10) -> str:
     """The plan PostgreSQL chooses for this workspace's vector search."""
     try:
         vector_hits(workspace, embedding, limit, explain=True)

@@ -63,7 +63,10 @@ def upload(workspace: Workspace, filename: str, data: bytes, **kwargs: Any):
 
 def ingest(document: Document) -> dict[str, Any]:
     """Run the whole pipeline in this process, as the worker would."""
-    ids = {"workspace_id": document.workspace_id, "document_id": document.id}
+    ids: dict[str, Any] = {
+        "workspace_id": document.workspace_id,
+        "document_id": document.id,
+    }
     first = pipeline.document_ingest_run(**ids)
     if first.get("state") != "chunked":
         return first
