@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.services import usage_record
 from knowledge.embeddings import EmbeddingProvider, get_provider
 from knowledge.ingestion import graph_step, parsers, storage
 from knowledge.ingestion.chunking import ChunkSettings, chunk_document
@@ -405,6 +406,18 @@ def document_embed_run(
             document.stages = {**document.stages, "embedding": entry}
             document.progress = 20 + (70 * (document.chunk_count - stale)) // total
             save_touched(document, "stages", "progress")
+            # Metered with the batch it pays for, when that batch commits: a
+            # redelivered task does not embed (or bill) a batch twice.
+            usage_record(
+                workspace=document.workspace,
+                event_type="ingest",
+                input_tokens=tokens,
+                model_name=provider.name,
+                user_id=document.created_by_id,
+                api_key_id=document.created_by_api_key_id,
+                is_test=getattr(document.created_by_api_key, "environment", "")
+                == "test",
+            )
         result["chunks"] += len(pending)
         result["tokens"] += tokens
 
