@@ -8,7 +8,7 @@ demo passwords are reset and the demo key rotated.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import secrets
 from pathlib import Path
@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import User
 from agents.models import Agent, ModelProvider
-from knowledge.models import Document
+from knowledge.services import document_create
 from tenancy import keys, services
 from tenancy.context import as_user, as_workspace
 from tenancy.models import APIKey, APIKeyScope, Organization, PlanTier, Workspace
@@ -195,20 +195,14 @@ class Command(BaseCommand):
                 )
             added = 0
             for filename in spec["documents"]:
-                text = (DOCUMENTS / filename).read_text()
-                digest = hashlib.sha256(text.encode()).hexdigest()
-                _document, created = Document.objects.get_or_create(
+                # Through the product's own upload path: stored, deduplicated
+                # by content, and queued for ingestion once this commits.
+                result = document_create(
                     workspace=workspace,
-                    content_hash=digest,
-                    defaults={
-                        "title": text.splitlines()[0].lstrip("# ").strip(),
-                        "source": filename,
-                        "content_type": "text/markdown",
-                        "content": text,
-                        "size_bytes": len(text.encode()),
-                    },
+                    file=io.BytesIO((DOCUMENTS / filename).read_bytes()),
+                    filename=filename,
                 )
-                added += created
+                added += result.created
             if added:
                 workspace.document_count += added
                 workspace.save(update_fields=["document_count"])
