@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from knowledge import services
-from knowledge.ingestion.archives import ArchiveLimits, _unsafe_name
+from knowledge.ingestion.archives import ArchiveLimits, unsafe_name
 from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Document, IngestJob
 from tenancy import quotas
@@ -85,7 +85,7 @@ def archive_entries(upload: Upload) -> Iterator[tuple[str, bytes]]:
             raise IngestionError(
                 "archive_bomb", "The archive inflates too much to be unpacked."
             )
-        if any(_unsafe_name(e.filename) for e in entries):
+        if any(unsafe_name(e.filename) for e in entries):
             raise IngestionError(
                 "archive_bomb", "The archive names files outside itself."
             )

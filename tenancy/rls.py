@@ -141,17 +141,27 @@ def _function_sql(signature: str, body: str) -> str:
     )
 
 
+def definer_functions_sql(bodies: dict[str, str]) -> str:
+    """Create or replace each function and hand it to the definer role.
+
+    The new owner needs CREATE on the schema only for the hand-over.
+    """
+    definer = settings.DATABASE_DEFINER_ROLE
+    return (
+        f'GRANT CREATE ON SCHEMA public TO "{definer}";\n'
+        + "".join(_function_sql(sig, body) for sig, body in bodies.items())
+        + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
+    )
+
+
 def create_functions() -> migrations.RunSQL:
     """Create (or replace) the visibility functions policies are built on."""
-    # A new owner needs CREATE on the schema only for the hand-over; the
-    # functions then read the membership tables, and nothing else.
+    # The functions read the membership tables, and nothing else.
     definer = settings.DATABASE_DEFINER_ROLE
     tables = ", ".join(DEFINER_READS)
     forward = (
-        f'GRANT USAGE, CREATE ON SCHEMA public TO "{definer}";\n'
-        f'GRANT SELECT ON {tables} TO "{definer}";\n'
-        + "".join(_function_sql(sig, body) for sig, body in FUNCTIONS.items())
-        + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
+        f'GRANT USAGE ON SCHEMA public TO "{definer}";\n'
+        f'GRANT SELECT ON {tables} TO "{definer}";\n' + definer_functions_sql(FUNCTIONS)
     )
     # Dropped in reverse order of creation, so nothing depends on a dropped one.
     backward = (
@@ -168,14 +178,10 @@ def replace_function(
     signature: str, body: str, previous_body: str
 ) -> migrations.RunSQL:
     """Swap one definer function for a new version (its result may change)."""
-    definer = settings.DATABASE_DEFINER_ROLE
 
     def swap(new_body: str) -> str:
-        return (
-            f"DROP FUNCTION IF EXISTS {signature};\n"
-            f'GRANT CREATE ON SCHEMA public TO "{definer}";\n'
-            + _function_sql(signature, new_body)
-            + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
+        return f"DROP FUNCTION IF EXISTS {signature};\n" + definer_functions_sql(
+            {signature: new_body}
         )
 
     return migrations.RunSQL(swap(body), swap(previous_body))

@@ -30,7 +30,7 @@ class ArchiveLimits:
     ratio: int = MAX_RATIO
 
 
-def _unsafe_name(name: str) -> bool:
+def unsafe_name(name: str) -> bool:
     path = name.replace("\\", "/")
     return (
         path.startswith("/")
@@ -66,7 +66,7 @@ def docx_check(data: bytes, *, limits: ArchiveLimits | None = None) -> None:
             )
         names = set()
         for entry in entries:
-            if _unsafe_name(entry.filename):
+            if unsafe_name(entry.filename):
                 raise IngestionError(
                     "archive_bomb", "The DOCX holds a part with an unsafe path."
                 )

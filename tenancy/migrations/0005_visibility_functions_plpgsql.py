@@ -7,10 +7,9 @@ return as soon as they know the principal (system work, then an API key,
 then a user) and PL/pgSQL keeps their plans for the session.
 """
 
-from django.conf import settings
 from django.db import migrations
 
-from tenancy.rls import FUNCTIONS, _function_sql
+from tenancy.rls import FUNCTIONS, definer_functions_sql
 
 PRINCIPALS = """
 DECLARE
@@ -111,21 +110,13 @@ NEW = {
 }
 
 
-def _replace(bodies: dict[str, str]) -> str:
-    # CREATE OR REPLACE keeps the functions the policies depend on in place.
-    definer = settings.DATABASE_DEFINER_ROLE
-    return (
-        f'GRANT CREATE ON SCHEMA public TO "{definer}";\n'
-        + "".join(_function_sql(signature, body) for signature, body in bodies.items())
-        + f'REVOKE CREATE ON SCHEMA public FROM "{definer}";\n'
-    )
-
-
 class Migration(migrations.Migration):
     dependencies = [("tenancy", "0004_organization_billing")]
 
     operations = [
+        # CREATE OR REPLACE keeps the functions the policies depend on.
         migrations.RunSQL(
-            _replace(NEW), _replace({name: FUNCTIONS[name] for name in NEW})
+            definer_functions_sql(NEW),
+            definer_functions_sql({name: FUNCTIONS[name] for name in NEW}),
         )
     ]
