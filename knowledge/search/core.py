@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,21 +113,19 @@ def _rows_to_hits(rows: list[tuple[Any, ...]], score_name: str) -> list[Hit]:
     ]
 
 
-def vector_hits(
+def vector_statement(
     workspace: Workspace,
     embedding: list[float],
     limit: int,
-    filters: SearchFilters = SearchFilters(),
-    *,
-    explain: bool = False,
-) -> list[Hit]:
-    """Nearest chunks by cosine distance, exact or through the HNSW index.
+    filters: SearchFilters,
+) -> tuple[str, list[Any]]:
+    """The nearest-chunks query; the distance is its only sort key.
 
     The ``embedding::vector(n)`` expression and the literal workspace
     condition match the partial HNSW index of a large workspace; a small one
     has no such index and is scanned exactly through the workspace B-tree.
-    The distance is the only sort key: a tie-breaker would stop the index
-    from providing the order, and every row would be sorted instead.
+    A tie-breaker would stop the index from providing the order, and every
+    row would be sorted instead.
     """
     dims = _dimensions()
     extra, params = _filters_sql(filters)
@@ -139,47 +139,66 @@ def vector_hits(
         LIMIT %s
     """  # noqa: S608  (only the dimension, an int from settings, is formatted)
     vector = _vector_literal(embedding)
-    with connection.cursor() as cursor:
-        # With its own index, a large workspace must be searched through it:
-        # under row-level security the planner misjudges the policy's filter
-        # and would sort every row instead (measured: 65 ms instead of a few).
-        # Sorting is discouraged for this one statement only.
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true),"
-            " set_config('hnsw.iterative_scan', %s, true),"
-            " set_config('enable_sort',"
-            "   CASE WHEN to_regclass(%s) IS NULL THEN 'on' ELSE 'off' END, true)",
-            [
-                str(max(int(settings.ATRIUM_HNSW_EF_SEARCH), limit * 4)),
-                # Filters apply after the index scan: keep scanning until
-                # enough rows pass them.
-                "relaxed_order" if filters.active else "off",
-                f"public.{index_name(workspace.pk)}",
-            ],
-        )
-        arguments = [vector, workspace.pk, workspace.pk, *params, vector, limit]
-        try:
-            if explain:
-                cursor.execute("EXPLAIN (COSTS OFF) " + sql, arguments)
-                raise PlanShown("\n".join(row[0] for row in cursor.fetchall()))
-            cursor.execute(sql, arguments)
-            rows = cursor.fetchall()
-        finally:
-            cursor.execute("SELECT set_config('enable_sort', 'on', true)")
+    return sql, [vector, workspace.pk, workspace.pk, *params, vector, limit]
+
+
+@contextmanager
+def vector_settings(
+    cursor: Any, workspace: Workspace, limit: int, filters: SearchFilters
+) -> Iterator[None]:
+    """Planner settings for one vector statement, restored after it.
+
+    With its own index, a large workspace must be searched through it: under
+    row-level security the planner misjudges the policy's filter and would
+    sort every row instead (measured: 65 ms instead of a few). Sorting is
+    discouraged for this one statement only.
+    """
+    cursor.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', %s, true),"
+        " set_config('enable_sort',"
+        "   CASE WHEN to_regclass(%s) IS NULL THEN 'on' ELSE 'off' END, true)",
+        [
+            str(max(int(settings.ATRIUM_HNSW_EF_SEARCH), limit * 4)),
+            # Filters apply after the index scan: keep scanning until
+            # enough rows pass them.
+            "relaxed_order" if filters.active else "off",
+            f"public.{index_name(workspace.pk)}",
+        ],
+    )
+    try:
+        yield
+    finally:
+        cursor.execute("SELECT set_config('enable_sort', 'on', true)")
+
+
+def vector_hits(
+    workspace: Workspace,
+    embedding: list[float],
+    limit: int,
+    filters: SearchFilters = SearchFilters(),
+) -> list[Hit]:
+    """Nearest chunks by cosine distance, exact or through the HNSW index."""
+    sql, arguments = vector_statement(workspace, embedding, limit, filters)
+    with (
+        connection.cursor() as cursor,
+        vector_settings(cursor, workspace, limit, filters),
+    ):
+        cursor.execute(sql, arguments)
+        rows = cursor.fetchall()
     return _rows_to_hits(rows, "vector")
-
-
-class PlanShown(Exception):
-    """Raised by ``vector_hits(explain=True)`` with the query plan as its text."""
 
 
 def vector_plan(workspace: Workspace, embedding: list[float], limit: int = 10) -> str:
     """The plan PostgreSQL chooses for this workspace's vector search."""
-    try:
-        vector_hits(workspace, embedding, limit, explain=True)
-    except PlanShown as shown:
-        return str(shown)
-    raise AssertionError("unreachable")  # pragma: no cover
+    filters = SearchFilters()
+    sql, arguments = vector_statement(workspace, embedding, limit, filters)
+    with (
+        connection.cursor() as cursor,
+        vector_settings(cursor, workspace, limit, filters),
+    ):
+        cursor.execute("EXPLAIN (COSTS OFF) " + sql, arguments)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def text_hits(
