@@ -12,12 +12,12 @@ PORT ?= 8000
 
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run test setup venv pgvector db migrate demo lint format bench lock clean-test-db
+.PHONY: run test setup venv pgvector browser db migrate demo lint format bench lock clean-test-db
 
 run: setup ## Set everything up, then serve the app and a worker
 	@bash scripts/run.sh "$(HOST)" "$(PORT)"
 
-test: setup lint ## Set everything up, lint, and run the whole test suite
+test: setup browser lint ## Set everything up, lint, and run the whole test suite
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 setup: venv pgvector db migrate demo
@@ -33,6 +33,9 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-models.txt
 
 pgvector:
 	@bash scripts/install-pgvector.sh
+
+browser: ## Debian's Chromium, which the dashboard's browser tests drive
+	@bash scripts/install-chromium.sh
 
 db: venv
 	@$(PY) scripts/setup_db.py
