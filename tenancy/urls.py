@@ -1,30 +1,30 @@
 from django.urls import path
 
-from tenancy import views
+from tenancy.views import members, organizations, workspace
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("organizations/new/", views.organization_new, name="organization_new"),
+    path("", organizations.home, name="home"),
+    path("organizations/new/", organizations.organization_new, name="organization_new"),
     path(
         "organizations/<uuid:organization_id>/",
-        views.organization_detail,
+        organizations.organization_detail,
         name="organization",
     ),
     path(
         "organizations/<uuid:organization_id>/people/",
-        views.organization_members,
+        members.organization_members,
         name="organization_members",
     ),
-    path("w/<uuid:workspace_id>/", views.workspace_home, name="workspace"),
+    path("w/<uuid:workspace_id>/", organizations.workspace_home, name="workspace"),
     path(
         "w/<uuid:workspace_id>/settings/",
-        views.workspace_settings,
+        workspace.workspace_settings,
         name="workspace_settings",
     ),
-    path("w/<uuid:workspace_id>/keys/", views.api_keys, name="api_keys"),
+    path("w/<uuid:workspace_id>/keys/", workspace.api_keys, name="api_keys"),
     path(
         "w/<uuid:workspace_id>/members/",
-        views.workspace_members,
+        members.workspace_members,
         name="workspace_members",
     ),
 ]

@@ -96,25 +96,3 @@ def organization_detail(request: HttpRequest, page: Page) -> HttpResponse:
 @workspace_page({"GET": READ})
 def workspace_home(request: HttpRequest, page: Page) -> HttpResponse:
     return redirect("app:chat", page.ws.pk)
-
-
-# TODO: the pages below render only their frame until their sections land
-# (remove when people, settings, keys and members pages are built).
-@organization_page({"GET": READ})
-def organization_members(request: HttpRequest, page: Page) -> HttpResponse:
-    return render(request, "dashboard/pending.html", {"nav": "organization_members"})
-
-
-@workspace_page({"GET": READ})
-def workspace_settings(request: HttpRequest, page: Page) -> HttpResponse:
-    return render(request, "dashboard/pending.html", {"nav": "workspace_settings"})
-
-
-@workspace_page({"GET": READ})
-def api_keys(request: HttpRequest, page: Page) -> HttpResponse:
-    return render(request, "dashboard/pending.html", {"nav": "keys"})
-
-
-@workspace_page({"GET": READ})
-def workspace_members(request: HttpRequest, page: Page) -> HttpResponse:
-    return render(request, "dashboard/pending.html", {"nav": "workspace_members"})

@@ -1,0 +1,1 @@
+"""Dashboard pages of organizations, workspaces, people, settings and keys."""
