@@ -21,7 +21,17 @@ urlpatterns = [
         workspace.workspace_settings,
         name="workspace_settings",
     ),
+    path(
+        "w/<uuid:workspace_id>/settings/delete/",
+        workspace.workspace_delete,
+        name="workspace_delete",
+    ),
     path("w/<uuid:workspace_id>/keys/", workspace.api_keys, name="api_keys"),
+    path(
+        "w/<uuid:workspace_id>/keys/<uuid:key_id>/revoke/",
+        workspace.api_key_revoke,
+        name="api_key_revoke",
+    ),
     path(
         "w/<uuid:workspace_id>/members/",
         members.workspace_members,
