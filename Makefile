@@ -12,7 +12,7 @@ PORT ?= 8000
 
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run test setup venv pgvector browser db migrate demo lint format bench lock clean-test-db
+.PHONY: run test setup venv pgvector browser db migrate demo lint format bench load lock clean-test-db
 
 run: setup ## Set everything up, then serve the app and a worker
 	@bash scripts/run.sh "$(HOST)" "$(PORT)"
@@ -54,6 +54,9 @@ lint: venv ## ruff, formatting, mypy, and no model change without a migration
 
 bench: setup ## Run the benchmarks; tables print and land in var/bench/
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest bench -q -s -o testpaths=bench $(PYTEST_ARGS)
+
+load: setup ## Drive search and chat at rising concurrency; table in var/bench/load.txt
+	$(PY) scripts/load.py $(LOAD_ARGS)
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -388,6 +388,10 @@ ATRIUM_BILLING_GRACE_DAYS = env.int("ATRIUM_BILLING_GRACE_DAYS", default=7)
 # Share of a limit at which admins are emailed (once per period).
 ATRIUM_USAGE_ALERT_RATIO = env.float("ATRIUM_USAGE_ALERT_RATIO", default=0.9)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
+# Outgoing mail (verification, invitations, alerts), e.g.
+# smtp+tls://user:password@smtp.example.com:587; local and test settings
+# print or keep mail instead.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-usage-flush": {
