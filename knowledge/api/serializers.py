@@ -151,3 +151,10 @@ class HitOut(serializers.Serializer):
 class SearchOut(serializers.Serializer):
     search_type = serializers.CharField()
     hits = HitOut(many=True)
+    degraded = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            "Parts of a hybrid search left out because their backend could not "
+            'be reached (e.g. ["graph"]); the hits come from the rest.'
+        ),
+    )

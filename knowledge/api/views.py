@@ -299,6 +299,7 @@ class SearchView(WorkspaceAPIView):
         body = {
             "search_type": result.search_type,
             "hits": [vars(hit) for hit in result.hits],
+            "degraded": list(result.degraded),
             "took_ms": round((time.perf_counter() - started) * 1000, 1),
         }
         return Response(body)

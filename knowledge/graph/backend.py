@@ -274,12 +274,35 @@ async def workspace_graph(workspace: Workspace) -> AsyncIterator[WorkspaceGraph]
         await graphiti.close()
 
 
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the graph server could not be reached."""
+    from neo4j.exceptions import ServiceUnavailable
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(
+        error, OSError | RedisConnectionError | RedisTimeoutError | ServiceUnavailable
+    )
+
+
 def run(factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine from synchronous code (a task, a view, a tool).
 
     Inside a running event loop (an async view) it runs on a fresh loop in
-    a worker thread, since Graphiti's connections belong to one loop.
+    a worker thread, since Graphiti's connections belong to one loop. A
+    server that cannot be reached raises :class:`GraphUnavailable`.
     """
+    try:
+        return _run(factory)
+    except GraphUnavailable:
+        raise
+    except Exception as error:
+        if _unreachable(error):
+            raise GraphUnavailable("the knowledge graph cannot be reached") from error
+        raise
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -75,6 +75,8 @@ class SearchResult:
     search_type: str
     embedding_tokens: int = 0
     embedding_model: str = ""
+    # Parts of a hybrid search left out because their backend was down.
+    degraded: tuple[str, ...] = ()
 
 
 def _dimensions() -> int:
@@ -293,13 +295,19 @@ def search(workspace: Workspace, request: SearchRequest) -> SearchResult:
             provider.name,
         )
     rankings = {"vector": vector, "text": text}
+    degraded: tuple[str, ...] = ()
     if not request.filters.active and graph_search.available(workspace):
-        rankings["graph"] = graph_search.fact_hits(
-            workspace, request.query, depth, as_of=request.as_of
-        )
+        try:
+            rankings["graph"] = graph_search.fact_hits(
+                workspace, request.query, depth, as_of=request.as_of
+            )
+        except graph_search.GraphUnavailable:
+            # Passages still answer; the caller is told the graph was left out.
+            degraded = ("graph",)
     return SearchResult(
         _fuse_rrf(rankings, request.weights)[:limit],
         "hybrid",
         batch.tokens,
         provider.name,
+        degraded,
     )
