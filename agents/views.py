@@ -29,6 +29,8 @@ from django.shortcuts import redirect, render
 from rest_framework import exceptions as drf_exceptions
 
 from agents import selectors, services
+from agents.api.chat import ChatSessionDetailView, ChatView
+from agents.api.views import AgentDetailView, AgentListView
 from agents.chat import services as chat_services
 from agents.chat.streaming import sse_stream
 from agents.chat.streams import EventLog, owner_of, parse_event_id
@@ -37,12 +39,26 @@ from agents.models import Agent, ChatSession, Message, MessageRole
 from agents.providers import ProviderError, chat_model_for_agent
 from knowledge import selectors as knowledge_selectors
 from tenancy import quotas, ratelimit
+from tenancy.api.access import Rule
 from tenancy.api.base import user_rate_limit
 from tenancy.context import Principal
-from tenancy.dashboard import READ, WRITE, Page, workspace_page
+from tenancy.dashboard import Page, workspace_page
 from tenancy.errors import AtriumError
 
 SESSIONS_SHOWN = 50
+
+# Who may do what: the API endpoints' own rules, so a page and the endpoint
+# behind it cannot disagree (a forged form post is refused like the call).
+CHAT = ChatView.access["POST"]
+SESSION_DELETE = ChatSessionDetailView.access["DELETE"]
+AGENTS_READ = AgentListView.access["GET"]
+AGENT_CREATE = AgentListView.access["POST"]
+AGENT_UPDATE = AgentDetailView.access["PATCH"]
+AGENT_DELETE = AgentDetailView.access["DELETE"]
+
+
+def _may(page: Page, rule: Rule) -> bool:
+    return rule.role is not None and page.workspace_at_least(rule.role)
 
 
 def _principal(request: HttpRequest) -> Principal:
@@ -74,7 +90,7 @@ def _session(request: HttpRequest, page: Page, session_id: uuid.UUID) -> ChatSes
         raise Http404("No such session.") from None
 
 
-# --- How an answer reads -----------------------------------------------------
+# --- How an answer reads
 
 CITE_GROUP = re.compile(r"\[((?:\s*S\d+\s*[,;]?)+)\]")
 LABEL = re.compile(r"S\d+")
@@ -200,10 +216,10 @@ def _transcript(session: ChatSession) -> list[dict[str, Any]]:
     return entries
 
 
-# --- Chat ----------------------------------------------------------------------
+# --- Chat
 
 
-@workspace_page({"GET": READ})
+@workspace_page({"GET": CHAT})
 def chat(
     request: HttpRequest, page: Page, session_id: uuid.UUID | None = None
 ) -> HttpResponse:
@@ -235,11 +251,12 @@ def chat(
             "sessions": sessions,
             "transcript": _transcript(session) if session else [],
             "has_agents": bool(active) or _agents(page).exists(),
+            "can_edit": _may(page, AGENT_UPDATE),
         },
     )
 
 
-@workspace_page({"GET": READ})
+@workspace_page({"GET": CHAT})
 def chat_sessions(request: HttpRequest, page: Page) -> HttpResponse:
     """The session list alone, refreshed after a new session starts."""
     sessions = selectors.chat_session_list(
@@ -253,7 +270,7 @@ def chat_sessions(request: HttpRequest, page: Page) -> HttpResponse:
     )
 
 
-@workspace_page({"POST": READ})
+@workspace_page({"POST": SESSION_DELETE})
 def chat_session_delete(
     request: HttpRequest, page: Page, session_id: uuid.UUID
 ) -> HttpResponse:
@@ -293,7 +310,7 @@ def _event_stream(body: Any) -> HttpResponse:
     return cast(HttpResponse, response)
 
 
-@workspace_page({"POST": READ})
+@workspace_page({"POST": CHAT})
 def chat_answer(request: HttpRequest, page: Page) -> HttpResponse:
     """Ask an agent; the answer comes as server-sent events.
 
@@ -356,7 +373,7 @@ def _message(
     return message
 
 
-@workspace_page({"GET": READ})
+@workspace_page({"GET": CHAT})
 def chat_message(
     request: HttpRequest, page: Page, session_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
@@ -365,7 +382,7 @@ def chat_message(
     return render(request, "agents/_message.html", _answer_view(message))
 
 
-@workspace_page({"GET": READ})
+@workspace_page({"GET": CHAT})
 def chat_source(
     request: HttpRequest,
     page: Page,
@@ -407,7 +424,7 @@ def chat_source(
     )
 
 
-# --- Agents --------------------------------------------------------------------
+# --- Agents
 
 
 def _model_problem(agent: Agent) -> str:
@@ -419,19 +436,36 @@ def _model_problem(agent: Agent) -> str:
     return ""
 
 
-@workspace_page({"GET": READ})
+@workspace_page({"GET": AGENTS_READ})
 def agents(request: HttpRequest, page: Page) -> HttpResponse:
     rows = [
         {"agent": agent, "problem": _model_problem(agent)} for agent in _agents(page)
     ]
-    return render(request, "agents/agents.html", {"nav": "agents", "rows": rows})
+    return render(
+        request,
+        "agents/agents.html",
+        {
+            "nav": "agents",
+            "rows": rows,
+            "can_create": _may(page, AGENT_CREATE),
+            "can_edit": _may(page, AGENT_UPDATE),
+            "can_delete": _may(page, AGENT_DELETE),
+        },
+    )
 
 
-def _form_context(form: AgentForm, **extra: Any) -> dict[str, Any]:
-    return {"nav": "agents", "form": form, "suggestions": MODEL_SUGGESTIONS, **extra}
+def _form_context(page: Page, form: AgentForm, **extra: Any) -> dict[str, Any]:
+    return {
+        "nav": "agents",
+        "form": form,
+        "suggestions": MODEL_SUGGESTIONS,
+        "can_edit": _may(page, AGENT_UPDATE),
+        "can_delete": _may(page, AGENT_DELETE),
+        **extra,
+    }
 
 
-@workspace_page({"GET": WRITE, "POST": WRITE})
+@workspace_page({"GET": AGENT_CREATE, "POST": AGENT_CREATE})
 def agent_new(request: HttpRequest, page: Page) -> HttpResponse:
     form = AgentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -442,10 +476,10 @@ def agent_new(request: HttpRequest, page: Page) -> HttpResponse:
         else:
             messages.success(request, f"Agent “{agent.name}” created. Try it here.")
             return redirect("app:agent", page.ws.pk, agent.pk)
-    return render(request, "agents/agent_form.html", _form_context(form))
+    return render(request, "agents/agent_form.html", _form_context(page, form))
 
 
-@workspace_page({"GET": READ, "POST": WRITE})
+@workspace_page({"GET": AGENTS_READ, "POST": AGENT_UPDATE})
 def agent_detail(request: HttpRequest, page: Page, agent_id: uuid.UUID) -> HttpResponse:
     """The agent's configuration beside a panel that chats with it."""
     agent = _agent(page, agent_id)
@@ -461,11 +495,11 @@ def agent_detail(request: HttpRequest, page: Page, agent_id: uuid.UUID) -> HttpR
     return render(
         request,
         "agents/agent_form.html",
-        _form_context(form, agent=agent, problem=_model_problem(agent)),
+        _form_context(page, form, agent=agent, problem=_model_problem(agent)),
     )
 
 
-@workspace_page({"POST": WRITE})
+@workspace_page({"POST": AGENT_UPDATE})
 def agent_activation(
     request: HttpRequest, page: Page, agent_id: uuid.UUID
 ) -> HttpResponse:
@@ -479,7 +513,7 @@ def agent_activation(
     return redirect("app:agents", page.ws.pk)
 
 
-@workspace_page({"GET": WRITE, "POST": WRITE})
+@workspace_page({"GET": AGENT_DELETE, "POST": AGENT_DELETE})
 def agent_delete(request: HttpRequest, page: Page, agent_id: uuid.UUID) -> HttpResponse:
     agent = _agent(page, agent_id)
     if request.method == "POST":
