@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -43,6 +44,19 @@ class UsageEvent(models.Model):
     )
 
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+
+    # What the request did and how it went: a failed chat still spent the
+    # tokens of its turns and is metered with ``success`` false.
+    tools_called = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        help_text="Names of the tools called, in order of first call.",
+    )
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    success = models.BooleanField(default=True)
+    error_code = models.CharField(max_length=64, blank=True)
+
     # When it happened, not when the buffer was flushed (billing.services).
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -85,6 +99,7 @@ class DailyUsageSummary(models.Model):
     search_requests = models.PositiveIntegerField(default=0)
     ingest_requests = models.PositiveIntegerField(default=0)
     test_requests = models.PositiveIntegerField(default=0)
+    failed_requests = models.PositiveIntegerField(default=0)
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from djstripe.models import Invoice
@@ -24,14 +24,49 @@ _TOTALS = {
     "output_tokens": Sum("output_tokens", filter=_LIVE, default=0),
     "total_tokens": Sum("total_tokens", filter=_LIVE, default=0),
     "estimated_cost_usd": Sum("estimated_cost_usd", filter=_LIVE, default=0),
+    "failed_requests": Count("id", filter=_LIVE & Q(success=False)),
+    "avg_latency_ms": Avg("latency_ms", filter=_LIVE),
 }
+
+
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    latency = row["avg_latency_ms"]
+    return {
+        **row,
+        "estimated_cost_usd": str(row["estimated_cost_usd"]),
+        "avg_latency_ms": None if latency is None else round(latency, 1),
+    }
 
 
 def _rows(events: QuerySet[UsageEvent], key: str, *order: Any) -> list[dict[str, Any]]:
     rows = events.values(key).annotate(**_TOTALS).order_by(*(order or (key,)))
-    return [
-        {**row, "estimated_cost_usd": str(row["estimated_cost_usd"])} for row in rows
-    ]
+    return [_shape(row) for row in rows]
+
+
+def _tool_rows(events: QuerySet[UsageEvent]) -> list[dict[str, Any]]:
+    """Live requests, failures and tokens per tool called.
+
+    Grouped first by the whole list of tools (few distinct lists), then
+    split per tool here; a request that called two tools counts for each.
+    """
+    per_tool: dict[str, dict[str, int]] = {}
+    groups = (
+        events.filter(_LIVE)
+        .values("tools_called")
+        .annotate(
+            requests=Count("id"),
+            failed_requests=Count("id", filter=Q(success=False)),
+            total_tokens=Sum("total_tokens", default=0),
+        )
+    )
+    for group in groups:
+        for tool in group["tools_called"]:
+            row = per_tool.setdefault(
+                tool, {"requests": 0, "failed_requests": 0, "total_tokens": 0}
+            )
+            for name in row:
+                row[name] += group[name]
+    return [{"tool": tool, **per_tool[tool]} for tool in sorted(per_tool)]
 
 
 def usage_summary(
@@ -42,12 +77,15 @@ def usage_summary(
     workspace_id: uuid.UUID | None = None,
     agent_id: uuid.UUID | None = None,
     event_type: str | None = None,
+    success: bool | None = None,
+    tool: str | None = None,
 ) -> dict[str, Any]:
     """Usage of ``organization``'s workspaces between two days (inclusive).
 
-    Broken down by day, workspace, agent and event type. Live usage counts as
-    requests, tokens and cost; test-key usage is counted apart
-    (``test_requests``). Without dates: the current counting period.
+    Broken down by day, workspace, agent, event type, outcome and tool
+    called. Live usage counts as requests, tokens, failures, latency and
+    cost; test-key usage is counted apart (``test_requests``). Without
+    dates: the current counting period.
     """
     end = end or timezone.localdate()
     start = start or quotas.period_start(organization).date()
@@ -63,6 +101,10 @@ def usage_summary(
         events = events.filter(agent_id=agent_id)
     if event_type is not None:
         events = events.filter(event_type=event_type)
+    if success is not None:
+        events = events.filter(success=success)
+    if tool is not None:
+        events = events.filter(tools_called__contains=[tool])
 
     totals = events.aggregate(**_TOTALS)
     names = dict(organization.workspaces.values_list("pk", "name"))
@@ -80,14 +122,13 @@ def usage_summary(
             "test": quotas.monthly_requests_used(organization, is_test=True),
             "limit": quotas.limit_for(organization, "monthly_requests"),
         },
-        "totals": {
-            **totals,
-            "estimated_cost_usd": str(totals["estimated_cost_usd"]),
-        },
+        "totals": _shape(totals),
         "by_day": [{"date": row.pop("day"), **row} for row in by_day],
         "by_workspace": by_workspace,
         "by_agent": _rows(events, "agent_id", F("agent_id").asc(nulls_first=True)),
         "by_event_type": _rows(events, "event_type"),
+        "by_success": _rows(events, "success"),
+        "by_tool": _tool_rows(events),
     }
 
 

@@ -82,6 +82,11 @@ def usage_record(
     api_key_id: uuid.UUID | None = None,
     is_test: bool = False,
     estimated_cost_usd: Decimal | None = None,
+    tools_called: list[str] | tuple[str, ...] = (),
+    latency_ms: int | None = None,
+    success: bool = True,
+    error_code: str = "",
+    despite_rollback: bool = False,
 ) -> UsageEvent:
     """Meter one chat, search or ingestion in ``workspace``; returns it unsaved.
 
@@ -94,11 +99,17 @@ def usage_record(
     event is written at once instead. Not audited: usage is not a
     security-relevant change, and the event is its own record. The cost is
     estimated from the model's list price unless the caller knows it.
+
+    ``despite_rollback`` buffers the event at once instead of on commit: for
+    a request that failed after spending model tokens, whose transaction is
+    about to roll back but whose tokens were spent all the same.
     """
     if event_type not in UsageEventType.values:
         raise ValueError(f"Unknown usage event type {event_type!r}.")
     if input_tokens < 0 or output_tokens < 0:
         raise ValueError("Token counts cannot be negative.")
+    if latency_ms is not None and latency_ms < 0:
+        raise ValueError("Latency cannot be negative.")
     if not _visible(workspace.pk):
         # Row-level security would refuse the row at flush time; refuse now,
         # where the caller can see the mistake.
@@ -121,6 +132,10 @@ def usage_record(
         api_key_id=api_key_id,
         is_test=is_test,
         estimated_cost_usd=estimated_cost_usd,
+        tools_called=list(dict.fromkeys(name[:64] for name in tools_called)),
+        latency_ms=latency_ms,
+        success=success,
+        error_code=error_code[:64],
         created_at=timezone.now(),
     )
     payload = json.dumps(
@@ -131,7 +146,10 @@ def usage_record(
         default=_encode,
     )
     key = _buffer_key()
-    transaction.on_commit(lambda: _buffer_push(key, payload))
+    if despite_rollback:
+        _buffer_push(key, payload)
+    else:
+        transaction.on_commit(lambda: _buffer_push(key, payload))
     return event
 
 
@@ -248,6 +266,7 @@ def usage_summary_build(*, workspace: Workspace, day: date) -> DailyUsageSummary
         search_requests=Count("id", filter=live & Q(event_type=UsageEventType.SEARCH)),
         ingest_requests=Count("id", filter=live & Q(event_type=UsageEventType.INGEST)),
         test_requests=Count("id", filter=Q(is_test=True)),
+        failed_requests=Count("id", filter=live & Q(success=False)),
         input_tokens=Sum("input_tokens", filter=live, default=0),
         output_tokens=Sum("output_tokens", filter=live, default=0),
         total_tokens=Sum("total_tokens", filter=live, default=0),

@@ -107,6 +107,20 @@ class SourceBook:
         return chosen or list(self.sources.values())
 
 
+@dataclass
+class Progress:
+    """What an answer has spent so far, kept up to date as the loop runs.
+
+    Read by the caller when the loop raises, so a failed answer is still
+    metered for the model turns and tools it used.
+    """
+
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    tools_called: list[str] = field(default_factory=list)
+    steps: int = 0
+
+
 @dataclass(frozen=True)
 class LoopLimits:
     max_steps: int
@@ -125,22 +139,27 @@ def chat_loop(
     max_tokens: int | None,
     db: Callable[[], AbstractContextManager[Any]],
     streaming: bool,
+    progress: Progress | None = None,
 ) -> Generator[ChatEvent, None, Answer]:
     """Answer ``question``; yields events and ends with an ``answer`` event.
 
     Raises ``StepLimitReached`` when the model still wants tools after
     ``max_steps`` turns, ``TokenBudgetExhausted`` when the tokens spent pass
-    the budget before an answer, and ``ModelFailed`` for provider errors.
+    the budget before an answer, and ``ModelFailed`` for provider errors;
+    ``progress`` then tells what the answer had spent.
     """
+    progress = progress if progress is not None else Progress()
     messages: list[Message] = [*history, UserMessage(question)]
     book = SourceBook()
     calls_made: list[dict[str, Any]] = []
     text_parts: list[str] = []
     spent = Usage()
     model_name = model.model
+    progress.model = model_name
     definitions = toolset.definitions()
 
     for step in range(1, limits.max_steps + 1):
+        progress.steps = step
         if spent.input_tokens + spent.output_tokens >= limits.token_budget:
             raise TokenBudgetExhausted(
                 "The answer used up its token budget before it was finished.",
@@ -160,6 +179,7 @@ def chat_loop(
             spent.output_tokens + result.usage.output_tokens,
         )
         model_name = result.model or model_name
+        progress.usage, progress.model = spent, model_name
         if result.text:
             text_parts.append(result.text)
         if not result.tool_calls or result.stop_reason != StopReason.TOOL_USE:
@@ -194,6 +214,8 @@ def chat_loop(
                 "sources": [source.label for source in outcome.sources],
             }
             calls_made.append(record)
+            if call.name not in progress.tools_called:
+                progress.tools_called.append(call.name)
             yield ChatEvent(
                 "tool_result",
                 {

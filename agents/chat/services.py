@@ -16,12 +16,13 @@ from django.utils import timezone
 
 from agents.chat.errors import (
     AgentInactive,
+    ChatError,
     ModelFailed,
     TokenBudgetExhausted,
     ToolDisabled,
 )
 from agents.chat.history import history_window
-from agents.chat.loop import Answer, ChatEvent, LoopLimits, chat_loop
+from agents.chat.loop import Answer, ChatEvent, LoopLimits, Progress, chat_loop
 from agents.models import Agent, ChatSession, Message, MessageRole, ModelProvider
 from agents.providers import ChatModel, ProviderError, chat_model_for_agent
 from agents.providers.extractive import SEARCH_PREFERENCE
@@ -57,6 +58,10 @@ class ChatPlan:
     answer_id: uuid.UUID = field(default_factory=uuid.uuid4)
     started: float = field(default_factory=time.perf_counter)
     created_session: bool = False
+    progress: Progress = field(default_factory=Progress)
+
+    def elapsed_ms(self) -> int:
+        return round((time.perf_counter() - self.started) * 1000)
 
 
 def _setting(workspace: Workspace, name: str, default: int) -> int:
@@ -193,8 +198,54 @@ def chat_run(
             max_tokens=agent.max_tokens,
             db=db,
             streaming=streaming,
+            progress=plan.progress,
         )
     )
+
+
+def _principal_ids(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": principal.user_id if not principal.is_api_key else None,
+        "api_key_id": principal.api_key_id,
+        "is_test": principal.is_test_key,
+    }
+
+
+def chat_failure_record(
+    *, plan: ChatPlan, error: ChatError, despite_rollback: bool
+) -> UsageEvent:
+    """Meter an answer that failed after it started: its tokens were spent.
+
+    ``despite_rollback`` for a caller whose transaction is about to roll back
+    (a plain answer's request): the event is buffered at once instead of on
+    commit. The error code says why it failed; the answer itself is not
+    stored.
+    """
+    progress = plan.progress
+    event = usage_record(
+        workspace=plan.workspace,
+        event_type=UsageEventType.CHAT,
+        input_tokens=progress.usage.input_tokens,
+        output_tokens=progress.usage.output_tokens,
+        model_name=plan.agent.model_name,
+        agent_id=plan.agent.pk,
+        session_id=plan.session.pk,
+        tools_called=progress.tools_called,
+        latency_ms=plan.elapsed_ms(),
+        success=False,
+        error_code=error.code,
+        despite_rollback=despite_rollback,
+        **_principal_ids(plan.principal),
+    )
+    logger.info(
+        "chat failed in workspace %s by agent %s: %s after %s steps, %s tokens",
+        plan.workspace.pk,
+        plan.agent.pk,
+        error.code,
+        progress.steps,
+        progress.usage.input_tokens + progress.usage.output_tokens,
+    )
+    return event
 
 
 @dataclass(frozen=True)
@@ -207,8 +258,7 @@ class StoredAnswer:
 @transaction.atomic
 def chat_answer_store(*, plan: ChatPlan, answer: Answer) -> StoredAnswer:
     """Store the answer with its tool calls and citations, and meter it."""
-    latency_ms = round((time.perf_counter() - plan.started) * 1000)
-    principal = plan.principal
+    latency_ms = plan.elapsed_ms()
     event = usage_record(
         workspace=plan.workspace,
         event_type=UsageEventType.CHAT,
@@ -219,9 +269,9 @@ def chat_answer_store(*, plan: ChatPlan, answer: Answer) -> StoredAnswer:
         model_name=plan.agent.model_name,
         agent_id=plan.agent.pk,
         session_id=plan.session.pk,
-        user_id=principal.user_id if not principal.is_api_key else None,
-        api_key_id=principal.api_key_id,
-        is_test=principal.is_test_key,
+        tools_called=[call["name"] for call in answer.tool_calls],
+        latency_ms=latency_ms,
+        **_principal_ids(plan.principal),
     )
     message = Message.objects.create(
         id=plan.answer_id,
@@ -265,12 +315,8 @@ def chat_respond(
     """Answer one question without streaming, in the caller's transaction.
 
     An error rolls the caller's transaction back: nothing of a failed answer
-    is kept.
+    is kept but its usage event, which is buffered regardless.
     """
-    # TODO: the model tokens of a failed answer (step limit, budget, provider
-    # error after some turns) are not metered, since the usage event rolls
-    # back with the request (remove when failed answers are metered outside
-    # the request's transaction).
     plan = chat_prepare(
         workspace=workspace,
         principal=principal,
@@ -285,6 +331,9 @@ def chat_respond(
         except StopIteration as stop:
             answer: Answer = stop.value
             break
+        except ChatError as error:
+            chat_failure_record(plan=plan, error=error, despite_rollback=True)
+            raise
     return plan, answer, chat_answer_store(plan=plan, answer=answer)
 
 

@@ -8,7 +8,13 @@ from typing import Any
 
 from agents.chat.errors import ChatError
 from agents.chat.loop import Answer
-from agents.chat.services import ChatPlan, StoredAnswer, chat_answer_store, chat_run
+from agents.chat.services import (
+    ChatPlan,
+    StoredAnswer,
+    chat_answer_store,
+    chat_failure_record,
+    chat_run,
+)
 from agents.chat.streams import EventLog, owner_of, sse
 from tenancy.context import as_principal
 
@@ -72,6 +78,8 @@ def answer_events(plan: ChatPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         del summary["citations"], summary["tool_calls"]
         yield "done", summary
     except ChatError as error:
+        with as_principal(plan.principal):
+            chat_failure_record(plan=plan, error=error, despite_rollback=False)
         yield "error", {"code": error.code, "message": error.message, **error.details}
     except Exception:
         logger.exception(

@@ -27,6 +27,8 @@ class UsageQuery(StrictSerializer):
     workspace = serializers.UUIDField(required=False)
     agent = serializers.UUIDField(required=False)
     event_type = serializers.ChoiceField(choices=UsageEventType.choices, required=False)
+    success = serializers.BooleanField(required=False, allow_null=True, default=None)
+    tool = serializers.RegexField(r"^[a-z_]{1,64}$", required=False)
 
     def validate(self, attrs: dict) -> dict:
         start, end = attrs.get("start"), attrs.get("end")
@@ -67,6 +69,10 @@ class OrganizationUsageView(OrganizationAPIView):
             OpenApiParameter(
                 "event_type", str, enum=UsageEventType.values, description="One type."
             ),
+            OpenApiParameter(
+                "success", bool, description="Only succeeded (or failed) requests."
+            ),
+            OpenApiParameter("tool", str, description="Requests that called it."),
         ],
         responses={200: dict, **ERRORS},
     )

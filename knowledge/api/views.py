@@ -287,6 +287,7 @@ class SearchView(WorkspaceAPIView):
                 as_of=values.get("as_of"),
             ),
         )
+        took_ms = (time.perf_counter() - started) * 1000
         usage_record(
             workspace=self.workspace,
             event_type="search",
@@ -295,11 +296,12 @@ class SearchView(WorkspaceAPIView):
             user_id=self.principal.user_id,
             api_key_id=self.principal.api_key_id,
             is_test=self.principal.is_test_key,
+            latency_ms=round(took_ms),
         )
         body = {
             "search_type": result.search_type,
             "hits": [vars(hit) for hit in result.hits],
             "degraded": list(result.degraded),
-            "took_ms": round((time.perf_counter() - started) * 1000, 1),
+            "took_ms": round(took_ms, 1),
         }
         return Response(body)

@@ -23,6 +23,7 @@ redelivered forever (a file that kills its worker would otherwise loop).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -383,7 +384,9 @@ def document_embed_run(
             )
         if not pending:
             break
+        embed_started = time.perf_counter()
         tokens = chunks_embed(chunks=pending, provider=provider)
+        embed_ms = round((time.perf_counter() - embed_started) * 1000)
         with as_workspace(workspace_id):
             document = _locked(workspace_id, document_id)
             if (
@@ -417,6 +420,7 @@ def document_embed_run(
                 api_key_id=document.created_by_api_key_id,
                 is_test=getattr(document.created_by_api_key, "environment", "")
                 == "test",
+                latency_ms=embed_ms,
             )
         result["chunks"] += len(pending)
         result["tokens"] += tokens

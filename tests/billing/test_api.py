@@ -111,6 +111,50 @@ def test_usage_breaks_down_by_day_workspace_agent_and_type(world, record):
     assert float(body["totals"]["estimated_cost_usd"]) > 0
 
 
+def test_usage_groups_and_filters_by_outcome_tool_and_latency(world, record):
+    with as_workspace(world.a1.pk):
+        record(
+            workspace=world.a1,
+            event_type="chat",
+            input_tokens=10,
+            tools_called=["hybrid_search", "get_document"],
+            latency_ms=100,
+        )
+        record(
+            workspace=world.a1,
+            event_type="chat",
+            input_tokens=20,
+            tools_called=["hybrid_search"],
+            latency_ms=300,
+            success=False,
+            error_code="step_limit_reached",
+        )
+        record(workspace=world.a1, event_type="search", latency_ms=20)
+    api = world.api("owner")
+    url = _url(world.org_a, "usage")
+
+    body = api.get(url).json()
+    failed = api.get(url + "?success=false").json()
+    searched = api.get(url + "?tool=get_document").json()
+
+    assert body["totals"]["failed_requests"] == 1
+    assert body["totals"]["avg_latency_ms"] == 140.0
+    by_tool = {row["tool"]: row for row in body["by_tool"]}
+    assert by_tool["hybrid_search"] == {
+        "tool": "hybrid_search",
+        "requests": 2,
+        "failed_requests": 1,
+        "total_tokens": 30,
+    }
+    assert by_tool["get_document"]["requests"] == 1
+    by_success = {row["success"]: row["requests"] for row in body["by_success"]}
+    assert by_success == {True: 2, False: 1}
+    assert failed["totals"]["requests"] == 1
+    assert failed["totals"]["input_tokens"] == 20
+    assert searched["totals"]["requests"] == 1
+    assert api.get(url + "?tool=Bad-Name").status_code == 400
+
+
 def test_usage_filters_and_date_range(world, record):
     with as_workspace(world.a1.pk):
         record(workspace=world.a1, event_type="chat", input_tokens=1)
