@@ -23,10 +23,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from agents.chat.errors import ChatError, ModelFailed
+from agents.chat.errors import ChatError
 from agents.chat.loop import Answer, LoopLimits, chat_loop
+from agents.chat.services import agent_model_build
 from agents.models import Agent, EvalRun, EvalSet
-from agents.providers import ProviderError, chat_model_for_agent
 from agents.tools import toolset_build
 from billing.models import UsageEventType
 from billing.services import usage_record
@@ -148,10 +148,7 @@ def eval_run_create(
         raise AtriumError("The agent belongs to another workspace.")
     if not agent.is_active:
         raise EvalAgentInactive("The agent is inactive; activate it to evaluate it.")
-    try:
-        model = chat_model_for_agent(agent)
-    except ProviderError as error:
-        raise ModelFailed(error) from None
+    model = agent_model_build(agent=agent, organization_id=workspace.organization_id)
     toolset = toolset_build(agent=agent)
     limits = LoopLimits(
         max_steps=int(settings.ATRIUM_CHAT_MAX_STEPS),

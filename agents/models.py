@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tenancy.models import APIKey, Workspace
+from tenancy.models import APIKey, Organization, Workspace
 
 
 class ModelProvider(models.TextChoices):
@@ -213,3 +213,42 @@ class EvalRun(models.Model):
 
     def __str__(self) -> str:
         return f"run of {self.eval_set_id}"
+
+
+class ProviderCredential(models.Model):
+    """An organization's own key (and server) for one model provider.
+
+    The key is stored sealed (``agents.providers.vault``) and only its hint
+    is ever shown. Agents of every workspace of the organization use it in
+    place of the platform's key for that provider.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="provider_credentials"
+    )
+    provider = models.CharField(
+        max_length=32,
+        choices=[
+            (value, label)
+            for value, label in ModelProvider.choices
+            if value != ModelProvider.EXTRACTIVE
+        ],
+    )
+    api_key_sealed = models.TextField(blank=True)
+    api_key_hint = models.CharField(max_length=8, blank=True)
+    base_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "provider_credentials"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "provider"],
+                name="provider_credentials_org_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} for {self.organization_id}"

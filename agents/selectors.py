@@ -8,7 +8,10 @@ from datetime import datetime, time
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from agents.models import ChatSession, EvalRun, EvalSet, Message
+from agents.models import ChatSession, EvalRun, EvalSet, Message, ProviderCredential
+from agents.providers import vault
+from agents.providers.credentials import ProviderCredentials
+from agents.providers.errors import ProviderNotConfigured
 from billing.models import UsageEvent, UsageEventType
 from tenancy.context import Principal
 
@@ -74,3 +77,38 @@ def chat_tokens_used_today(*, workspace_id: uuid.UUID) -> int:
         created_at__gte=midnight,
     ).aggregate(total=Sum("total_tokens"))["total"]
     return int(used or 0)
+
+
+def provider_credential_list(
+    *, organization_id: uuid.UUID
+) -> QuerySet[ProviderCredential]:
+    return ProviderCredential.objects.filter(organization_id=organization_id).order_by(
+        "provider"
+    )
+
+
+def provider_credentials_for(
+    *, organization_id: uuid.UUID, provider: str
+) -> ProviderCredentials | None:
+    """The organization's own credentials for ``provider``, unsealed, or None.
+
+    Raises ``ProviderNotConfigured`` when the stored key opens with no
+    configured encryption key (it must be stored again).
+    """
+    credential = (
+        provider_credential_list(organization_id=organization_id)
+        .filter(provider=provider)
+        .first()
+    )
+    if credential is None:
+        return None
+    api_key = ""
+    if credential.api_key_sealed:
+        try:
+            api_key = vault.unseal(credential.api_key_sealed)
+        except (vault.SealBroken, vault.EncryptionUnavailable):
+            raise ProviderNotConfigured(
+                f"the organization's {provider} key cannot be read; store it again",
+                provider=provider,
+            ) from None
+    return ProviderCredentials(api_key=api_key, base_url=credential.base_url or None)

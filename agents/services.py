@@ -1,17 +1,21 @@
-"""Writes of agents."""
+"""Writes of agents and of organizations' provider credentials."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.text import slugify
 
-from agents.models import Agent
+from agents.models import Agent, ProviderCredential
+from agents.providers import vault
 from tenancy import quotas
 from tenancy.errors import ConflictError
 from tenancy.models import Organization, Workspace
 from tenancy.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 
 def _slug_taken(workspace: Workspace, slug: str, exclude: Agent | None = None) -> bool:
@@ -76,3 +80,94 @@ def agent_delete(*, agent: Agent) -> None:
         target=agent,
     )
     agent.delete()
+
+
+@transaction.atomic
+def provider_credential_set(
+    *,
+    organization: Organization,
+    provider: str,
+    api_key: str = "",
+    base_url: str = "",
+) -> tuple[ProviderCredential, bool]:
+    """Store (or replace) the organization's key and server for ``provider``.
+
+    The key is sealed before it is written and never logged; an empty key
+    keeps only a base URL (a keyless local server). Returns the credential
+    and whether it was created.
+    """
+    sealed = vault.seal(api_key) if api_key else ""
+    credential, created = ProviderCredential.objects.update_or_create(
+        organization=organization,
+        provider=provider,
+        defaults={
+            "api_key_sealed": sealed,
+            "api_key_hint": vault.hint(api_key) if api_key else "",
+            "base_url": base_url,
+        },
+    )
+    audit_record(
+        action="provider_credential.set",
+        organization_id=organization.pk,
+        target=credential,
+        metadata={
+            "provider": provider,
+            "has_key": bool(api_key),
+            "base_url": base_url,
+            "created": created,
+        },
+    )
+    return credential, created
+
+
+@transaction.atomic
+def provider_credential_delete(*, credential: ProviderCredential) -> None:
+    """Forget the organization's credential: its agents use the platform's again."""
+    audit_record(
+        action="provider_credential.deleted",
+        organization_id=credential.organization_id,
+        target=credential,
+        metadata={"provider": credential.provider},
+    )
+    credential.delete()
+
+
+def provider_credentials_rotate() -> dict[str, int]:
+    """Re-seal every stored provider key with the newest encryption key.
+
+    System work across organizations, through the two narrow functions of
+    migration 0005 (list sealed values; swap one if it is still the value
+    read, so a key an admin replaced meanwhile is left alone). A value no
+    configured key opens is counted as broken and left as it is.
+    """
+    resealed = unchanged = broken = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, sealed FROM atrium_provider_credentials_sealed()")
+        rows = cursor.fetchall()
+    for credential_id, sealed in rows:
+        try:
+            fresh = vault.reseal(sealed)
+        except vault.SealBroken:
+            broken += 1
+            logger.error("provider credential %s opens with no key", credential_id)
+            continue
+        if fresh is None:
+            unchanged += 1
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT atrium_provider_credential_reseal(%s, %s, %s)",
+                [credential_id, sealed, fresh],
+            )
+            row = cursor.fetchone()
+        if row and row[0]:
+            resealed += 1
+        else:
+            unchanged += 1
+    logger.info(
+        "provider keys re-sealed: %d, unchanged: %d, broken: %d",
+        resealed,
+        unchanged,
+        broken,
+    )
+    return {"resealed": resealed, "unchanged": unchanged, "broken": broken}

@@ -7,7 +7,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from agents.api import chat, evaluation
+from agents.api import chat, credentials, evaluation
 from agents.api import views as agents
 from billing.api import views as billing
 from knowledge.api import views as knowledge
@@ -30,6 +30,14 @@ urlpatterns = [
     path(
         f"{ORG}/members/<uuid:user_id>",
         tenancy.OrganizationMemberDetailView.as_view(),
+    ),
+    path(
+        f"{ORG}/provider-credentials",
+        credentials.ProviderCredentialListView.as_view(),
+    ),
+    path(
+        f"{ORG}/provider-credentials/<str:provider>",
+        credentials.ProviderCredentialDetailView.as_view(),
     ),
     path(f"{ORG}/usage", billing.OrganizationUsageView.as_view()),
     path(f"{ORG}/billing", billing.OrganizationBillingView.as_view()),

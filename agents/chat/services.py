@@ -26,7 +26,11 @@ from agents.chat.loop import Answer, ChatEvent, LoopLimits, Progress, chat_loop
 from agents.models import Agent, ChatSession, Message, MessageRole, ModelProvider
 from agents.providers import ChatModel, ProviderError, chat_model_for_agent
 from agents.providers.extractive import SEARCH_PREFERENCE
-from agents.selectors import chat_session_list, chat_tokens_used_today
+from agents.selectors import (
+    chat_session_list,
+    chat_tokens_used_today,
+    provider_credentials_for,
+)
 from agents.tools import Toolset, toolset_build
 from billing.models import UsageEvent, UsageEventType
 from billing.services import usage_record
@@ -95,6 +99,23 @@ def _limits(workspace: Workspace) -> LoopLimits:
     )
 
 
+def agent_model_build(*, agent: Agent, organization_id: uuid.UUID) -> ChatModel:
+    """The agent's chat model, with the organization's own key if it stored one.
+
+    Without one, the platform's key from settings applies. Raises
+    ``ModelFailed`` when neither exists or the stored key cannot be read.
+    """
+    try:
+        credentials = None
+        if agent.model_provider != ModelProvider.EXTRACTIVE:
+            credentials = provider_credentials_for(
+                organization_id=organization_id, provider=agent.model_provider
+            )
+        return chat_model_for_agent(agent, credentials=credentials)
+    except ProviderError as error:
+        raise ModelFailed(error) from None
+
+
 def chat_prepare(
     *,
     workspace: Workspace,
@@ -126,13 +147,7 @@ def chat_prepare(
             "hybrid_search, vector_search, text_search or graph_search.",
             tools=list(SEARCH_PREFERENCE),
         )
-    # TODO: organizations' own provider credentials are not passed, so every
-    # agent uses the platform's keys (remove when organizations can store
-    # encrypted provider credentials and this passes them).
-    try:
-        model = chat_model_for_agent(agent)
-    except ProviderError as error:
-        raise ModelFailed(error) from None
+    model = agent_model_build(agent=agent, organization_id=workspace.organization_id)
     limits = _limits(workspace)
 
     with transaction.atomic():

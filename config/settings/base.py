@@ -347,6 +347,10 @@ OPENAI_COMPATIBLE_API_KEY = env("OPENAI_COMPATIBLE_API_KEY", default="")
 ATRIUM_PROVIDER_TIMEOUT = env.float("ATRIUM_PROVIDER_TIMEOUT", default=60.0)
 ATRIUM_PROVIDER_MAX_ATTEMPTS = env.int("ATRIUM_PROVIDER_MAX_ATTEMPTS", default=3)
 ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", default=30.0)
+# Fernet keys sealing the provider keys organizations store, newest first
+# (rotation: docs/providers.md). Without one, organizations cannot store keys;
+# local and test settings derive one from the secret key.
+ATRIUM_ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
 
 # --- Agents and chat (docs/agents.md) ----------------------------------------
 # Model turns of one answer before it stops with step_limit_reached.

@@ -1,5 +1,7 @@
 """Development settings: a working default for everything, DEBUG on."""
 
+import base64
+import hashlib
 import os
 
 os.environ.setdefault(
@@ -9,7 +11,15 @@ os.environ.setdefault(
 )
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import ATRIUM_ENCRYPTION_KEYS, SECRET_KEY, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+if not ATRIUM_ENCRYPTION_KEYS:
+    # A development key derived from the secret key; production sets its own.
+    ATRIUM_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"provider-keys:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]

@@ -1,5 +1,7 @@
 """Test settings: the real PostgreSQL and Redis, on databases of their own."""
 
+import base64
+import hashlib
 import os
 
 os.environ.setdefault(
@@ -9,7 +11,7 @@ os.environ.setdefault(
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES
+from config.settings.base import ATRIUM_ENCRYPTION_KEYS, DATABASES, SECRET_KEY
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -23,3 +25,11 @@ DATABASES["default"]["TEST"] = {
 # The graph is off unless a test turns it on against its own FalkorDB server
 # (tests/support/graph.py), so other suites' documents skip the graph stage.
 ATRIUM_GRAPH_BACKEND = os.environ.get("ATRIUM_GRAPH_BACKEND", "off")
+
+if not ATRIUM_ENCRYPTION_KEYS:
+    # A development key derived from the secret key; production sets its own.
+    ATRIUM_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"provider-keys:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]

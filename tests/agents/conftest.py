@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from agents.providers import RetryPolicy
+from tests.api.conftest import world  # noqa: F401  (the personas fixture)
 from tests.support.llm_servers import AnthropicServer, OpenAIServer
 
 # Looks like a real key so that any echo of it is easy to spot.

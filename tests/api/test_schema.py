@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -18,7 +20,7 @@ def test_schema_documents_every_endpoint_with_auth_and_errors():
 
     documented = set(document["paths"])
     routes = {
-        "/v1/" + str(p.pattern).replace("<uuid:", "{").replace(">", "}")
+        "/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(p.pattern))
         for p in urlpatterns
         if not str(p.pattern).endswith("/")
     }
