@@ -180,11 +180,20 @@ class EvalSet(models.Model):
         return self.name
 
 
+class EvalRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class EvalRun(models.Model):
     """One run of an evaluation set against an agent, with its scores.
 
     ``agent_config`` keeps what the agent was when it ran (model, tools,
-    prompt), so two runs stay comparable after the agent changes.
+    prompt), so two runs stay comparable after the agent changes. A run is
+    created queued and scored by a Celery task (``agents.tasks``); who asked
+    for it is kept so its model tokens are metered to them.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -202,6 +211,15 @@ class EvalRun(models.Model):
     mean_citations = models.FloatField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=EvalRunStatus.choices, default=EvalRunStatus.QUEUED
+    )
+    error = models.JSONField(default=dict, blank=True)
+    user_id = models.UUIDField(null=True, blank=True)
+    api_key_id = models.UUIDField(null=True, blank=True)
+    is_test = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
