@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -34,6 +35,9 @@ from tenancy.context import Principal
 from tenancy.models import Organization, Workspace
 
 P = ParamSpec("P")
+
+# Paths whose pages are drawn inside the dashboard's frame.
+FRAMED_PATHS = ("/app/", "/accounts/")
 
 # The session key that remembers the workspace a user last worked in.
 LAST_WORKSPACE = "atrium_workspace"
@@ -192,11 +196,15 @@ MANAGE = Rule(role="admin")
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """Template context for the dashboard's selectors and navigation."""
+    """Template context for the dashboard's selectors and navigation.
+
+    The account pages (``/accounts/``) wear the dashboard's frame too.
+    """
     user = getattr(request, "user", None)
-    if not isinstance(user, User) or not request.path.startswith("/app/"):
+    if not isinstance(user, User) or not request.path.startswith(FRAMED_PATHS):
         return {}
     return {
+        "oidc_providers_enabled": bool(settings.ATRIUM_OIDC_PROVIDERS),
         "nav_organizations": list(selectors.organization_list_for_user(user=user)),
         "nav_workspaces": list(
             selectors.workspace_list_for_user(user=user).select_related("organization")

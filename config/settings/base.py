@@ -143,7 +143,6 @@ MEDIA_ROOT = env.path("ATRIUM_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "app:home"
-ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
 # --- Content security policy (docs/dashboard.md) -----------------------------
 # No inline scripts or styles anywhere: every script and stylesheet is a file
@@ -261,7 +260,48 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+# A paid product verifies addresses before anyone works in it: invitations
+# and billing mail go to them, and nobody can squat a colleague's address.
+# The code is typed on the next page, so sign-up never leaves the browser tab.
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = env.bool(
+    "ATRIUM_EMAIL_VERIFICATION_BY_CODE", default=True
+)
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Atrium] "
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Two-factor authentication: an authenticator app plus recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("ATRIUM_MFA_ISSUER", default="Atrium")
+# Sign-in through OpenID Connect providers (docs/dashboard.md): a JSON list of
+# {"id", "name", "server_url", "client_id", "secret"} objects.
+ATRIUM_OIDC_PROVIDERS = env.json("ATRIUM_OIDC_PROVIDERS", default=[])
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": provider["id"],
+                "name": provider["name"],
+                "client_id": provider["client_id"],
+                "secret": provider.get("secret", ""),
+                "settings": {
+                    "server_url": provider["server_url"],
+                    "oauth_pkce_enabled": True,
+                },
+            }
+            for provider in ATRIUM_OIDC_PROVIDERS
+        ],
+    }
+}
+# The sign-in page posts straight to the provider; a GET only shows a button.
+SOCIALACCOUNT_LOGIN_ON_GET = False
+# A provider's address is trusted only when it says it verified it, and an
+# existing Atrium account is never taken over by one: its owner connects the
+# provider from their account after logging in.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
 HEADLESS_TOKEN_STRATEGY = "allauth.headless.tokens.strategies.jwt.JWTTokenStrategy"  # noqa: S105
 # RS256 with this PEM key when set; otherwise HS256 signed with SECRET_KEY.
 HEADLESS_JWT_PRIVATE_KEY = env("ATRIUM_JWT_PRIVATE_KEY", default="")
@@ -275,6 +315,8 @@ HEADLESS_JWT_STATEFUL_VALIDATION_ENABLED = True
 HEADLESS_JWT_ROTATE_REFRESH_TOKEN = True
 
 # --- Atrium -----------------------------------------------------------------
+# Days an invitation to an organization or workspace stays valid.
+ATRIUM_INVITATION_TTL_DAYS = env.int("ATRIUM_INVITATION_TTL_DAYS", default=7)
 # Prefix of workspace API keys: `<prefix>_live_…` and `<prefix>_test_…`.
 ATRIUM_API_KEY_PREFIX = env("ATRIUM_API_KEY_PREFIX", default="atr")
 # Where `manage.py atrium_demo` keeps the demo passwords and key (mode 0600).

@@ -3,6 +3,23 @@
 (function () {
   "use strict";
 
+  // Markup that only makes sense without JavaScript hides behind .js-hide.
+  document.documentElement.classList.add("js");
+
+  // <select data-autosubmit> sends its form as soon as the choice changes
+  // (its Save button is there for browsers without JavaScript).
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.requestSubmit();
+  });
+
+  // <form data-confirm="Question?"> asks before anything irreversible.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    const question = form.dataset ? form.dataset.confirm : undefined;
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
   // Copy buttons: <button data-copy="#element-id">Copy</button>
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-copy]");
