@@ -52,3 +52,32 @@ class PlanLimitExceeded(AtriumError):
 
 class NotAnOrganizationMember(AtriumError):
     code = "not_an_organization_member"
+
+
+class AlreadyMember(ConflictError):
+    code = "already_a_member"
+
+
+class InvitationNotFound(NotFoundError):
+    code = "invitation_not_found"
+
+
+class InvitationExpired(AtriumError):
+    status = 410
+    code = "invitation_expired"
+
+
+class InvitationRevoked(AtriumError):
+    status = 410
+    code = "invitation_revoked"
+
+
+class InvitationAlreadyAccepted(ConflictError):
+    code = "invitation_already_accepted"
+
+
+class InvitationWrongEmail(AtriumError):
+    """The invitation is addressed to an email the user has not verified."""
+
+    status = 403
+    code = "invitation_wrong_email"

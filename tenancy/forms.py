@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from tenancy.models import (
     APIKeyEnvironment,
     APIKeyScope,
+    OrganizationRole,
     Workspace,
+    WorkspaceRole,
     default_api_key_scopes,
 )
 
@@ -248,3 +252,65 @@ class APIKeyCreateForm(forms.Form):
         elif expiry:
             body["expires_at"] = timezone.now() + timedelta(days=int(expiry))
         return body
+
+
+ORGANIZATION_ROLE_HELP = (
+    "Owners and admins manage the organization, its people, billing and every "
+    "workspace. Members and viewers work in the workspaces they are given."
+)
+WORKSPACE_ROLE_HELP = (
+    "Admins manage the workspace's people, keys and settings; members add "
+    "documents, agents and chats; viewers read and chat."
+)
+
+
+class OrganizationInvitationForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    role = forms.ChoiceField(
+        choices=OrganizationRole.choices,
+        initial=OrganizationRole.MEMBER,
+        help_text=ORGANIZATION_ROLE_HELP,
+    )
+
+
+class WorkspaceInvitationForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    role = forms.ChoiceField(
+        choices=WorkspaceRole.choices,
+        initial=WorkspaceRole.MEMBER,
+        help_text=WORKSPACE_ROLE_HELP,
+    )
+
+
+class OrganizationRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=OrganizationRole.choices)
+
+
+class WorkspaceRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=WorkspaceRole.choices)
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.full_name} ({obj.email})" if obj.full_name else str(obj.email)
+
+
+class WorkspaceMemberAddForm(forms.Form):
+    """Grant a workspace role to someone already in the organization."""
+
+    user = PersonChoiceField(
+        queryset=User.objects.none(), label="Person", empty_label="Choose a person"
+    )
+    role = forms.ChoiceField(
+        choices=WorkspaceRole.choices,
+        initial=WorkspaceRole.MEMBER,
+        help_text=WORKSPACE_ROLE_HELP,
+    )
+
+    def __init__(self, *args: Any, candidates: QuerySet[User], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(PersonChoiceField, self.fields["user"]).queryset = candidates

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class PlanTier(models.TextChoices):
@@ -316,3 +317,76 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class Invitation(models.Model):
+    """An offer, sent by email, to join an organization or one of its workspaces.
+
+    ``role`` is an organization role for an organization invitation and a
+    workspace role for a workspace invitation (whose invitee joins the
+    organization as a member). Only a SHA-256 digest of the token is stored;
+    the token itself exists in the email's link alone.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="invitations",
+    )
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10)
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "invitations"
+        indexes = [
+            models.Index(
+                fields=["workspace", "-created_at"], name="invitations_ws_idx"
+            ),
+            models.Index(
+                fields=["organization", "-created_at"], name="invitations_org_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace_id or self.organization_id}"
+
+    @property
+    def role_label(self) -> str:
+        choices = WorkspaceRole if self.workspace_id else OrganizationRole
+        return str(dict(choices.choices).get(self.role, self.role))
+
+    @property
+    def status(self) -> str:
+        """``accepted``, ``revoked``, ``expired`` or ``pending``."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

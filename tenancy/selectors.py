@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from accounts.models import User
 from tenancy.models import (
@@ -17,13 +17,64 @@ from tenancy.models import (
     OrganizationMember,
     OrganizationRole,
     Workspace,
+    WorkspaceMember,
 )
+
+ROLE_ORDER = [
+    OrganizationRole.OWNER,
+    OrganizationRole.ADMIN,
+    OrganizationRole.MEMBER,
+    OrganizationRole.VIEWER,
+]
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
     return Organization.objects.filter(
         memberships__user=user, deleted_at__isnull=True
     ).order_by("name")
+
+
+def organization_member_list(
+    *, organization: Organization
+) -> QuerySet[OrganizationMember]:
+    """The organization's people, owners first, then by when they joined."""
+    rank = Case(
+        *(When(role=role, then=Value(i)) for i, role in enumerate(ROLE_ORDER)),
+        default=Value(len(ROLE_ORDER)),
+    )
+    return (
+        OrganizationMember.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by(rank, "created_at")
+    )
+
+
+def workspace_member_list(*, workspace: Workspace) -> QuerySet[WorkspaceMember]:
+    """People granted a role in the workspace itself, by when they joined."""
+    return (
+        WorkspaceMember.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("created_at")
+    )
+
+
+def workspace_member_candidates(*, workspace: Workspace) -> QuerySet[User]:
+    """Organization members and viewers with no role in the workspace yet.
+
+    Owners and admins are left out: they administer every workspace already.
+    """
+    return (
+        User.objects.filter(
+            organization_memberships__organization_id=workspace.organization_id,
+            organization_memberships__role__in=[
+                OrganizationRole.MEMBER,
+                OrganizationRole.VIEWER,
+            ],
+            is_active=True,
+        )
+        .exclude(workspace_memberships__workspace=workspace)
+        .order_by("email")
+    )
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:

@@ -23,6 +23,7 @@ from tenancy.dashboard import (
 )
 from tenancy.errors import AtriumError
 from tenancy.forms import OrganizationForm, WorkspaceForm
+from tenancy.views.invitations import PENDING_INVITATION
 
 
 def _user(request: HttpRequest) -> User:
@@ -33,7 +34,13 @@ def _user(request: HttpRequest) -> User:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send the user to the workspace they last used, or help them make one."""
+    """Send the user to the workspace they last used, or help them make one.
+
+    An invitation opened before signing up or logging in comes first.
+    """
+    token = request.session.get(PENDING_INVITATION)
+    if isinstance(token, str):
+        return redirect("app:invitation", token)
     workspaces = selectors.workspace_list_for_user(user=_user(request))
     last = request.session.get(LAST_WORKSPACE)
     if last:
