@@ -11,7 +11,7 @@ from agents.api import chat, credentials, evaluation
 from agents.api import views as agents
 from billing.api import views as billing
 from knowledge.api import views as knowledge
-from tenancy.api import auth
+from tenancy.api import auth, invitations
 from tenancy.api import views as tenancy
 
 ORG = "organizations/<uuid:organization_id>"
@@ -39,6 +39,12 @@ urlpatterns = [
         f"{ORG}/provider-credentials/<str:provider>",
         credentials.ProviderCredentialDetailView.as_view(),
     ),
+    path(f"{ORG}/invitations", invitations.OrganizationInvitationsView.as_view()),
+    path(
+        f"{ORG}/invitations/<uuid:invitation_id>",
+        invitations.OrganizationInvitationDetailView.as_view(),
+    ),
+    path("invitations/accept", invitations.InvitationAcceptView.as_view()),
     path(f"{ORG}/usage", billing.OrganizationUsageView.as_view()),
     path(f"{ORG}/billing", billing.OrganizationBillingView.as_view()),
     path(f"{ORG}/billing/checkout", billing.OrganizationCheckoutView.as_view()),
