@@ -1,9 +1,9 @@
 """Charts of usage over time, drawn on the server as accessible SVG.
 
 No chart library and no script: each chart is a stacked bar chart, one bar
-per day, one colour per series. It is drawn twice, wide for laptops and
-compact for phones (the stylesheet shows one), because text in an SVG
-shrinks with it and a laptop's chart squeezed onto a phone is unreadable.
+per day, one colour per series. It is drawn at three widths (the stylesheet
+shows one), because text in an SVG scales with it: a laptop's chart
+squeezed onto a phone is unreadable, a phone's blown up is clumsy.
 Each SVG is ``role="img"`` with a title and a description that states the
 totals in words; series colours are the Okabe-Ito palette, which stays
 distinguishable with the common colour-vision deficiencies, set through CSS
@@ -51,8 +51,15 @@ class Layout:
     font: int
 
 
-WIDE = Layout(760, 260, 60, 12, 14, 30, 5, 8, 12)
-COMPACT = Layout(360, 240, 46, 8, 12, 30, 4, 4, 12)
+# Drawn at three widths; the stylesheet shows the one nearest the card's own
+# width (a container query), so text renders at roughly 10 to 16 pixels.
+WIDE = Layout(820, 270, 58, 12, 14, 30, 5, 8, 12)
+MEDIUM = Layout(560, 260, 52, 10, 12, 30, 5, 6, 13)
+COMPACT = Layout(340, 230, 44, 6, 12, 30, 4, 4, 13)
+VARIANTS = (("wide", WIDE), ("medium", MEDIUM), ("compact", COMPACT))
+# Past this many days a bar is too thin to point at: no per-bar tooltip,
+# which keeps a year's chart small (the table has every figure).
+TOOLTIP_DAYS = 92
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,7 @@ class Chart:
     title: str
     description: str
     series: list[Series]
-    wide: SafeString
-    compact: SafeString
+    svgs: list[SafeString]
     is_empty: bool
 
 
@@ -213,12 +219,16 @@ def _svg(
                 continue
             y_top, y_bottom = y(running + value), y(running)
             running += value
+            tip = (
+                f"<title>{escape(_day(day))} · {escape(s.label)}: "
+                f"{escape(full(value))}</title>"
+                if len(days) <= TOOLTIP_DAYS
+                else ""
+            )
             out.append(
                 f'<rect class="{s.css}" x="{x}" y="{round(y_top, 2)}"'
                 f' width="{round(bar, 2)}"'
-                f' height="{round(max(y_bottom - y_top, 0.5), 2)}">'
-                f"<title>{escape(_day(day))} · {escape(s.label)}: "
-                f"{escape(full(value))}</title></rect>"
+                f' height="{round(max(y_bottom - y_top, 0.5), 2)}">{tip}</rect>'
             )
     out.append("</g>")
 
@@ -229,13 +239,12 @@ def _svg(
     every = max(1, math.ceil(len(days) / L.x_labels))
     out.append(f'<g class="chart__labels" font-size="{L.font}">')
     for i in range(0, len(days), every):
-        cx = round(L.left + (i + 0.5) * slot, 1)
-        anchor = "start" if i == 0 and n > 1 else "middle"
-        if anchor == "start":
-            cx = L.left
+        # Under its bar, but never cut off at the drawing's edges.
+        half = 1.8 * L.font
+        cx = round(min(max(L.left + (i + 0.5) * slot, half), L.width - half), 1)
         out.append(
             f'<text x="{cx}" y="{base + L.font + 6}"'
-            f' text-anchor="{anchor}">{escape(_day(days[i]))}</text>'
+            f' text-anchor="middle">{escape(_day(days[i]))}</text>'
         )
     out.append("</g>")
     if not any(totals):
@@ -282,9 +291,9 @@ def stacked_bars(
         title=title,
         description=description,
         series=series,
-        wide=_svg(chart_id, WIDE, title, description, days, series, unit, "wide"),
-        compact=_svg(
-            chart_id, COMPACT, title, description, days, series, unit, "compact"
-        ),
+        svgs=[
+            _svg(chart_id, layout, title, description, days, series, unit, name)
+            for name, layout in VARIANTS
+        ],
         is_empty=grand <= 0,
     )

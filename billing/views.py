@@ -12,14 +12,16 @@ import csv
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from csp.decorators import csp_update
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.text import slugify
 
 from billing import dashboard_selectors as ds
@@ -365,7 +367,21 @@ def analytics(request: HttpRequest, page: Page) -> HttpResponse:
     summary = selectors.usage_summary(organization=organization, start=start, end=end)
     labels = ds.usage_labels(organization=organization)
     rows = ds.usage_rows(organization=organization, start=start, end=end)
+    today = timezone.localdate()
+    spans = [
+        (f"Last {days} days", today - timedelta(days=days - 1), today)
+        for days in (7, 30, 90)
+    ]
+    spans.append(("This billing period", summary["period_start"].date(), today))
     context.update(
+        presets=[
+            {
+                "label": label,
+                "query": urlencode({"start": first, "end": last, "by": by}),
+                "current": (first, last) == (start, end),
+            }
+            for label, first, last in spans
+        ],
         start=start,
         end=end,
         by=by,

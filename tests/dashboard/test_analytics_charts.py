@@ -54,7 +54,8 @@ def test_bars_stack_to_the_days_totals_and_names_are_escaped():
         series=series,
     )
 
-    for svg in (chart.wide, chart.compact):
+    assert len(chart.svgs) == 3
+    for svg in chart.svgs:
         assert "<script>" not in svg and "&lt;script&gt;" in svg
         assert "Billing &amp; Co" in svg
         assert svg.count('<rect class="chart-series-0"') == 3
@@ -76,6 +77,24 @@ def test_an_empty_chart_says_so():
     )
 
     assert chart.is_empty
-    assert "No usage in this period" in chart.wide
+    assert all("No usage in this period" in svg for svg in chart.svgs)
     assert chart.description.endswith(": none.")
-    assert "$0" in chart.compact
+    assert all("$0" in svg for svg in chart.svgs)
+
+
+def test_a_years_bars_carry_no_tooltips_but_every_day_is_drawn():
+    days = [date(2025, 1, 1) + timedelta(days=n) for n in range(366)]
+    series = top_series({"a": ("A", [1.0] * 366)}, ["a"])
+
+    chart = stacked_bars(
+        chart_id="y",
+        title="Requests per day",
+        measure="requests",
+        breakdown="workspace",
+        days=days,
+        series=series,
+    )
+
+    for svg in chart.svgs:
+        assert svg.count('<rect class="chart-series-0"') == 366
+        assert svg.count("<title") == 1  # the chart's own

@@ -92,7 +92,7 @@ def test_owners_and_admins_see_analytics_and_others_a_note(world, usage, persona
 
     if role in ("owner", "admin"):
         assert response.status_code == 200 and download.status_code == 200
-        assert page.count('role="img"') == 6  # three charts, wide and compact
+        assert page.count('role="img"') == 9  # three charts, three drawings each
         assert "Download CSV" in page and "Writer" in page
     else:
         assert response.status_code == 200 and download.status_code == 403
@@ -185,8 +185,8 @@ def test_charts_break_down_by_agent_and_describe_themselves(world, usage):
 def test_a_period_without_usage_draws_empty_charts(world):
     page = html(browser(world, "owner").get(_url(world.org_a)))
 
-    assert page.count('role="img"') == 6
-    assert page.count("No usage in this period") == 6
+    assert page.count('role="img"') == 9
+    assert page.count("No usage in this period") == 9
     assert '<rect class="chart-series' not in page
     assert "Requests per day from" in page and ": none." in page
 
