@@ -74,6 +74,10 @@ urlpatterns = [
         f"{WS}/eval-sets/<uuid:eval_set_id>/runs", evaluation.EvalRunListView.as_view()
     ),
     path(
+        f"{WS}/eval-sets/<uuid:eval_set_id>/runs/<uuid:run_id>",
+        evaluation.EvalRunDetailView.as_view(),
+    ),
+    path(
         f"{WS}/eval-sets/<uuid:eval_set_id>/compare",
         evaluation.EvalRunCompareView.as_view(),
     ),

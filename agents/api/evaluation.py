@@ -69,7 +69,11 @@ class EvalRunOut(serializers.ModelSerializer):
             "input_tokens",
             "output_tokens",
             "results",
+            "status",
+            "error",
             "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -154,11 +158,12 @@ class EvalRunListView(EvalSetScoped):
     @extend_schema(
         operation_id="workspaces_eval_runs_create",
         request=EvalRunIn,
-        responses={201: EvalRunOut, **ERRORS},
+        responses={202: EvalRunOut, **ERRORS},
         description=(
-            "Ask the agent every question of the set and score where the "
-            "expected documents appear among what its tools retrieved: hit "
-            "rate, MRR and citations per question."
+            "Queue a run: a worker asks the agent every question of the set and "
+            "scores where the expected documents appear among what its tools "
+            "retrieved (hit rate, MRR and citations per question). The run comes "
+            "back `queued`; poll it until its status is `done` or `failed`."
         ),
     )
     def post(
@@ -175,7 +180,35 @@ class EvalRunListView(EvalSetScoped):
         run = evaluation.eval_run_create(
             eval_set=eval_set, agent=agent, principal=self.principal
         )
-        return Response(EvalRunOut(run).data, status=status.HTTP_201_CREATED)
+        return Response(EvalRunOut(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvalRunDetailView(EvalSetScoped):
+    access = {"GET": READ}
+
+    @extend_schema(
+        operation_id="workspaces_eval_runs_get",
+        responses={200: EvalRunOut, **ERRORS},
+        description="One run: its status while queued or running, then its scores.",
+    )
+    def get(
+        self,
+        request: Request,
+        workspace_id: uuid.UUID,
+        eval_set_id: uuid.UUID,
+        run_id: uuid.UUID,
+    ) -> Response:
+        run = (
+            selectors.eval_run_list(
+                workspace_id=self.workspace.pk,
+                eval_set_id=self.eval_set(eval_set_id).pk,
+            )
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            raise NotFound("No such run.")
+        return Response(EvalRunOut(run).data)
 
 
 class EvalRunCompareView(EvalSetScoped):

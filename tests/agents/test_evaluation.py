@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 
 from agents.chat.loop import Answer
-from agents.evaluation import score_question
+from agents.evaluation import eval_run_execute, score_question
+from agents.models import EvalRun
 from agents.providers import Usage
+from billing.models import UsageEvent
+from billing.services import usage_events_flush
+from tenancy.context import as_workspace
 from tests.agents.support import make_agent, stock
 from tests.agents.test_chat_api import key_for
-from tests.api.conftest import user_api
+from tests.api.conftest import Api, user_api
+from tests.support.worker import Worker, start_worker, stop_worker
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def default_worker(tmp_path) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+    """A real worker on the queue evaluation runs are sent to."""
+    worker = start_worker(tmp_path, queues=("default",))
+    yield worker
+    stop_worker(worker)
+
+
+def finished(api: Api, url: str, timeout: float = 90) -> dict:  # type: ignore[type-arg]
+    """Poll a run until the worker has scored it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(url).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"run still {body['status']} after {timeout} s")
 
 
 def source(document: str) -> dict[str, str]:
@@ -51,7 +78,11 @@ def test_a_miss_scores_zero() -> None:
     )
 
 
-def test_a_set_runs_against_two_agents_and_the_runs_compare(tenant_a) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_set_runs_in_a_worker_against_two_agents_and_the_runs_compare(
+    tenant_a, default_worker
+) -> None:  # type: ignore[no-untyped-def]
     documents = stock(tenant_a.workspace)
     good = make_agent(tenant_a.workspace, "good", enabled_tools=["hybrid_search"])
     # Keyword search for a question worded unlike the documents finds less.
@@ -83,9 +114,19 @@ def test_a_set_runs_against_two_agents_and_the_runs_compare(tenant_a) -> None:  
 
     first = api.post(runs, {"agent_id": str(good.pk)})
     second = api.post(runs, {"agent_id": str(worse.pk)})
+    early = api.get(
+        f"{base}/{created.json()['id']}/compare",
+        QUERY_STRING=f"base={first.json()['id']}&head={second.json()['id']}",
+    )
 
-    assert first.status_code == 201, first.json()
-    good_run, worse_run = first.json(), second.json()
+    assert first.status_code == 202, first.json()
+    assert first.json()["status"] in ("queued", "running")
+    assert first.json()["results"] == []
+    good_run = finished(api, f"{runs}/{first.json()['id']}")
+    worse_run = finished(api, f"{runs}/{second.json()['id']}")
+    assert good_run["status"] == "done" and good_run["finished_at"]
+    if early.status_code != 200:  # the worker may have been quick
+        assert early.json()["error"]["code"] == "eval_run_not_finished"
     assert good_run["hit_rate"] == 1.0
     assert good_run["mrr"] == 1.0
     assert [r["rank"] for r in good_run["results"]] == [1, 1, 1]
@@ -102,6 +143,72 @@ def test_a_set_runs_against_two_agents_and_the_runs_compare(tenant_a) -> None:  
     assert len(compared["questions"]) == 3
     listed = api.get(runs).json()
     assert {r["id"] for r in listed["results"]} == {good_run["id"], worse_run["id"]}
+
+    usage_events_flush()
+    with as_workspace(tenant_a.workspace.pk):
+        metered = UsageEvent.objects.filter(
+            workspace=tenant_a.workspace, agent_id=good.pk, event_type="chat"
+        ).get()
+    assert metered.user_id == tenant_a.owner.pk
+    assert metered.tools_called == ["hybrid_search"]
+
+
+def test_a_finished_run_is_not_scored_again(tenant_a) -> None:  # type: ignore[no-untyped-def]
+    documents = stock(tenant_a.workspace)
+    agent = make_agent(tenant_a.workspace, "good", enabled_tools=["hybrid_search"])
+    api = user_api(tenant_a.owner)
+    base = f"/v1/workspaces/{tenant_a.workspace.pk}/eval-sets"
+    eval_set = api.post(
+        base,
+        {
+            "name": "One",
+            "questions": [
+                {
+                    "question": "I forgot my password",
+                    "expected_document_ids": [str(documents["password-reset.md"].pk)],
+                }
+            ],
+        },
+    ).json()
+    queued = api.post(f"{base}/{eval_set['id']}/runs", {"agent_id": str(agent.pk)})
+    ids = {"workspace_id": str(tenant_a.workspace.pk), "run_id": queued.json()["id"]}
+
+    first = eval_run_execute(**ids)
+    again = eval_run_execute(**ids)
+
+    assert first is not None and first.status == "done" and first.hit_rate == 1.0
+    assert again is None
+    with as_workspace(tenant_a.workspace.pk):
+        assert EvalRun.objects.get(pk=ids["run_id"]).finished_at == first.finished_at
+
+
+def test_an_agent_switched_off_before_its_run_fails_the_run(tenant_a) -> None:  # type: ignore[no-untyped-def]
+    stock(tenant_a.workspace)
+    agent = make_agent(tenant_a.workspace, "off", enabled_tools=["hybrid_search"])
+    api = user_api(tenant_a.owner)
+    base = f"/v1/workspaces/{tenant_a.workspace.pk}/eval-sets"
+    eval_set = api.post(
+        base,
+        {
+            "name": "One",
+            "questions": [
+                {
+                    "question": "q",
+                    "expected_document_ids": ["00000000-0000-4000-8000-000000000001"],
+                }
+            ],
+        },
+    ).json()
+    queued = api.post(f"{base}/{eval_set['id']}/runs", {"agent_id": str(agent.pk)})
+    with as_workspace(tenant_a.workspace.pk):
+        type(agent).objects.filter(pk=agent.pk).update(is_active=False)
+
+    run = eval_run_execute(
+        workspace_id=str(tenant_a.workspace.pk), run_id=queued.json()["id"]
+    )
+
+    assert run is not None and run.status == "failed"
+    assert run.error["code"] == "agent_inactive"
 
 
 def test_evaluation_sets_are_private_to_their_workspace(tenant_a, tenant_b) -> None:  # type: ignore[no-untyped-def]
