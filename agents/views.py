@@ -10,6 +10,7 @@ workspace may chat, with their own sessions; members and up manage agents.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -281,9 +282,25 @@ def chat_session_delete(
     return redirect("app:chat", page.ws.pk)
 
 
-def _error(status: int, code: str, message: str, **details: Any) -> JsonResponse:
-    body = {"error": {"code": code, "message": message, "details": details}}
-    return JsonResponse(body, status=status)
+def _error(status: int, code: str, message: str, **details: Any) -> HttpResponse:
+    """Why the answer cannot start, for the conversation to show.
+
+    A missing or foreign agent, session or answer is a plain 404, as in the
+    API. Every other refusal (invalid question, inactive agent, missing
+    search tool, budgets, plan and rate limits) is a stream of one ``error``
+    event carrying the status the API answers with: the page shows it like an
+    error in mid-answer, and the browser does not report a failed request.
+    """
+    if status == 404:
+        body = {"error": {"code": code, "message": message, "details": details}}
+        return JsonResponse(body, status=404)
+    event = {"code": code, "message": message, "status": status, **details}
+    data = json.dumps(event, ensure_ascii=False, default=str)
+    response = HttpResponse(
+        f"event: error\ndata: {data}\n\n", content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def _admit(page: Page, principal: Principal) -> None:

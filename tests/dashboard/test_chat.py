@@ -44,12 +44,21 @@ def parse(raw: bytes) -> list[dict[str, Any]]:
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append(
             {
-                "id": fields["id"],
+                "id": fields.get("id"),
                 "event": fields["event"],
                 "data": json.loads(fields["data"]),
             }
         )
     return events
+
+
+def refusal(response: Any) -> dict[str, Any]:
+    """The one ``error`` event of an answer that could not start."""
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    events = parse(response.content)
+    assert [e["event"] for e in events] == ["error"]
+    return events[0]["data"]
 
 
 def events_of(response: Any) -> list[dict[str, Any]]:
@@ -236,11 +245,9 @@ def test_a_dropped_stream_resumes_with_last_event_id(
 def test_an_inactive_agent_is_refused_with_its_code(world: World) -> None:
     agent = make_agent(world.a1, "resting", is_active=False)
 
-    response = ask(browser(world, "owner"), world.a1, agent)
+    error = refusal(ask(browser(world, "owner"), world.a1, agent))
 
-    assert response.status_code == 409
-    error = response.json()["error"]
-    assert error["code"] == "agent_inactive"
+    assert (error["code"], error["status"]) == ("agent_inactive", 409)
     assert "activate it" in error["message"]
     assert sessions_of(world.users["owner"], world.a1) == []
 
@@ -248,20 +255,19 @@ def test_an_inactive_agent_is_refused_with_its_code(world: World) -> None:
 def test_an_extractive_agent_without_search_is_refused(world: World) -> None:
     agent = make_agent(world.a1, "blind", enabled_tools=["list_documents"])
 
-    response = ask(browser(world, "owner"), world.a1, agent)
+    error = refusal(ask(browser(world, "owner"), world.a1, agent))
 
-    assert response.status_code == 409
-    error = response.json()["error"]
-    assert error["code"] == "tool_disabled"
-    assert "hybrid_search" in error["details"]["tools"]
+    assert (error["code"], error["status"]) == ("tool_disabled", 409)
+    assert "hybrid_search" in error["tools"]
     assert sessions_of(world.users["owner"], world.a1) == []
 
 
 def test_an_empty_question_is_a_clear_error(world: World) -> None:
     response = ask(browser(world, "owner"), world.a1, world.agents["a1"], query="  ")
 
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_request"
+    error = refusal(response)
+    assert (error["code"], error["status"]) == ("invalid_request", 400)
+    assert error["query"] == ["This field is required."]
 
 
 def test_the_plan_limits_dashboard_chats_like_api_calls(db: None) -> None:
@@ -276,8 +282,9 @@ def test_the_plan_limits_dashboard_chats_like_api_calls(db: None) -> None:
     second = ask(client, tenant.workspace, agent)
 
     assert first.status_code == 200
-    assert second.status_code == 429
-    assert second.json()["error"]["code"] == "monthly_request_limit_exceeded"
+    error = refusal(second)
+    assert (error["code"], error["status"]) == ("monthly_request_limit_exceeded", 429)
+    assert error["retry_after"] > 0
 
 
 def test_a_post_without_the_csrf_token_is_refused(world: World) -> None:
