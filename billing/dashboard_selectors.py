@@ -33,6 +33,8 @@ class UsageRow:
     output_tokens: int
     total_tokens: int
     estimated_cost_usd: Decimal
+    failed_requests: int
+    avg_latency_ms: float | None
 
 
 def usage_rows(*, organization: Organization, start: date, end: date) -> list[UsageRow]:
@@ -60,6 +62,12 @@ def usage_rows(*, organization: Organization, start: date, end: date) -> list[Us
             output_tokens=row["output_tokens"],
             total_tokens=row["total_tokens"],
             estimated_cost_usd=Decimal(row["estimated_cost_usd"]),
+            failed_requests=row.get("failed_requests") or 0,
+            avg_latency_ms=(
+                None
+                if row.get("avg_latency_ms") is None
+                else round(float(row["avg_latency_ms"]), 1)
+            ),
         )
         for row in rows
     ]

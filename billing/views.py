@@ -410,6 +410,8 @@ _CSV_COLUMNS = [
     "output_tokens",
     "total_tokens",
     "estimated_cost_usd",
+    "failed_requests",
+    "avg_latency_ms",
 ]
 
 
@@ -456,6 +458,8 @@ def analytics_csv(request: HttpRequest, page: Page) -> HttpResponse:
                 row.output_tokens,
                 row.total_tokens,
                 row.estimated_cost_usd,
+                row.failed_requests,
+                "" if row.avg_latency_ms is None else row.avg_latency_ms,
             ]
         )
     return response

@@ -65,6 +65,14 @@ def usage(world, record):
         )
         _at(event, world.a1, 2)
         record(workspace=world.a1, event_type="search", is_test=True)
+        record(
+            workspace=world.a1,
+            event_type="chat",
+            input_tokens=9,
+            agent_id=helper.pk,
+            latency_ms=1200,
+            success=False,
+        )
     with as_workspace(world.a2.pk):
         event = record(workspace=world.a2, event_type="ingest", input_tokens=2500)
         _at(event, world.a2, 5)
@@ -134,19 +142,22 @@ def test_the_csv_adds_up_to_the_events_and_to_the_usage_api(world, usage):
             output_tokens=Sum("output_tokens", filter=Q(is_test=False)),
             total_tokens=Sum("total_tokens", filter=Q(is_test=False)),
             estimated_cost_usd=Sum("estimated_cost_usd", filter=Q(is_test=False)),
+            failed_requests=Count("id", filter=Q(is_test=False, success=False)),
         )
     api = (
         browser(world, "owner")
         .get(f"/v1/organizations/{world.org_a.pk}/usage{_range()}")
         .json()["totals"]
     )
-    for column in ("requests", "test_requests", "input_tokens", "output_tokens"):
+    columns = ("requests", "test_requests", "input_tokens", "output_tokens")
+    for column in (*columns, "failed_requests"):
         summed = sum(int(row[column]) for row in rows)
         assert summed == events[column] == api[column], column
     assert sum(int(row["total_tokens"]) for row in rows) == events["total_tokens"]
     cost = sum(Decimal(row["estimated_cost_usd"]) for row in rows)
     assert cost == events["estimated_cost_usd"] == Decimal(api["estimated_cost_usd"])
-    assert cost > 0
+    assert cost > 0 and events["failed_requests"] == 1
+    assert "1200.0" in {row["avg_latency_ms"] for row in rows}
     assert len({row["date"] for row in rows}) == 3
     writer = [row for row in rows if row["agent_id"] == str(usage["second"].pk)]
     assert [row["agent"] for row in writer] == ["Writer (Workspace A)"]
@@ -175,8 +186,8 @@ def test_charts_break_down_by_agent_and_describe_themselves(world, usage):
 
     requests = page[page.index('id="chart-requests-wide-desc"') :]
     requests = requests[: requests.index("</desc>")]
-    assert "stacked by agent" in requests and "Total 6" in requests
-    assert "Helper (Workspace A) 4" in requests and "Writer (Workspace A) 1" in requests
+    assert "stacked by agent" in requests and "Total 7" in requests
+    assert "Helper (Workspace A) 5" in requests and "Writer (Workspace A) 1" in requests
     assert 'class="legend__swatch chart-series-0"' in page
     assert '<rect class="chart-series-0"' in page
     assert "No usage in this period" not in page
