@@ -14,6 +14,8 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.test import Client
 
 from knowledge import tasks
 from tests.agents.support import make_agent, stock
@@ -21,8 +23,6 @@ from tests.browser.conftest import Journey, browser, journey  # noqa: F401  (fix
 from tests.support.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery"  # tests.support.tenants.make_user's
 
 
 @pytest.fixture
@@ -37,12 +37,15 @@ def tenant(monkeypatch: pytest.MonkeyPatch) -> Tenant:
 
 
 def sign_in(trip: Journey, tenant: Tenant) -> None:
-    page = trip.page
-    trip.go("/accounts/login/")
-    page.fill("input[name=login]", tenant.owner.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").first.click()
-    page.wait_for_url(re.compile(r"/app/w/[0-9a-f-]{36}/chat/"))
+    """Sign in through a session made on the server (sign-in has its own tests)."""
+    client = Client()
+    client.force_login(tenant.owner)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    trip.page.context.add_cookies(
+        [{"name": cookie.key, "value": cookie.value, "url": trip.base_url}]
+    )
+    trip.go("/app/")
+    trip.page.wait_for_url(re.compile(r"/app/w/[0-9a-f-]{36}/chat/"))
 
 
 def test_a_question_streams_a_cited_answer_that_opens_its_passage(
