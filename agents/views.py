@@ -33,11 +33,11 @@ from agents import selectors, services
 from agents.api.chat import ChatSessionDetailView, ChatView
 from agents.api.views import AgentDetailView, AgentListView
 from agents.chat import services as chat_services
+from agents.chat.errors import ChatError
 from agents.chat.streaming import sse_stream
 from agents.chat.streams import EventLog, owner_of, parse_event_id
 from agents.forms import MODEL_SUGGESTIONS, AgentForm, ChatForm
 from agents.models import Agent, ChatSession, Message, MessageRole
-from agents.providers import ProviderError, chat_model_for_agent
 from knowledge import selectors as knowledge_selectors
 from tenancy import quotas, ratelimit
 from tenancy.api.access import Rule
@@ -444,11 +444,16 @@ def chat_source(
 # --- Agents
 
 
-def _model_problem(agent: Agent) -> str:
-    """Why the agent's model cannot answer now (no key, no server), or ''."""
+def _model_problem(page: Page, agent: Agent) -> str:
+    """Why the agent's model cannot answer now (no key, no server), or ''.
+
+    Built the way chat builds it, the organization's own key included.
+    """
     try:
-        chat_model_for_agent(agent)
-    except ProviderError as error:
+        chat_services.agent_model_build(
+            agent=agent, organization_id=page.ws.organization_id
+        )
+    except ChatError as error:
         return error.message
     return ""
 
@@ -456,7 +461,8 @@ def _model_problem(agent: Agent) -> str:
 @workspace_page({"GET": AGENTS_READ})
 def agents(request: HttpRequest, page: Page) -> HttpResponse:
     rows = [
-        {"agent": agent, "problem": _model_problem(agent)} for agent in _agents(page)
+        {"agent": agent, "problem": _model_problem(page, agent)}
+        for agent in _agents(page)
     ]
     return render(
         request,
@@ -512,7 +518,7 @@ def agent_detail(request: HttpRequest, page: Page, agent_id: uuid.UUID) -> HttpR
     return render(
         request,
         "agents/agent_form.html",
-        _form_context(page, form, agent=agent, problem=_model_problem(agent)),
+        _form_context(page, form, agent=agent, problem=_model_problem(page, agent)),
     )
 
 

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from agents.models import Agent, ChatSession
+from agents.services import provider_credential_set
 from tenancy.context import as_user, as_workspace
 from tenancy.models import AuditLog
 from tests.api.conftest import World, world  # noqa: F401  (fixture)
@@ -293,7 +294,9 @@ def test_delete_asks_first_and_keeps_conversations(world: World) -> None:
     assert "deleted agent" in page and "data-chat-form" not in page
 
 
-def test_a_provider_without_a_key_is_flagged(world: World, settings: Any) -> None:
+def test_a_provider_without_a_key_is_flagged_until_the_organization_adds_one(
+    world: World, settings: Any
+) -> None:
     settings.OPENAI_API_KEY = ""
     client = browser(world, "owner")
     client.post(
@@ -301,6 +304,10 @@ def test_a_provider_without_a_key_is_flagged(world: World, settings: Any) -> Non
         fields(name="Hosted", model_provider="openai", model_name="gpt-4o-mini"),
     )
 
-    page = html(client.get(agents_url(world.a1)))
+    assert "Model not configured" in html(client.get(agents_url(world.a1)))
 
-    assert "Model not configured" in page
+    with as_user(world.users["owner"].pk):
+        provider_credential_set(
+            organization=world.org_a, provider="openai", api_key="sk-org-key-123456"
+        )
+    assert "Model not configured" not in html(client.get(agents_url(world.a1)))
