@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from knowledge.models import Chunk, Document
 
 
 def document_list(
-    *, workspace_id: uuid.UUID, status: str | None = None
+    *,
+    workspace_id: uuid.UUID,
+    status: str | None = None,
+    statuses: Iterable[str] | None = None,
+    title_contains: str | None = None,
 ) -> QuerySet[Document]:
-    """The workspace's documents, newest first, optionally in one status."""
+    """The workspace's documents, newest first.
+
+    Optionally only those in one ``status`` or any of ``statuses``, and whose
+    title contains ``title_contains`` (case-insensitive).
+    """
     documents = Document.objects.filter(workspace_id=workspace_id)
     if status:
         documents = documents.filter(status=status)
+    if statuses is not None:
+        documents = documents.filter(status__in=list(statuses))
+    if title_contains:
+        documents = documents.filter(title__icontains=title_contains)
     return documents.order_by("-created_at", "-id")
+
+
+def document_status_counts(*, workspace_id: uuid.UUID) -> dict[str, int]:
+    """How many of the workspace's documents are in each status (one query)."""
+    rows = (
+        Document.objects.filter(workspace_id=workspace_id)
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("id"))
+    )
+    return {status: count for status, count in rows}
 
 
 def document_get(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> Document:

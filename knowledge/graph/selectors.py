@@ -24,6 +24,7 @@ from graphiti_core.search.search_filters import (
 
 from knowledge.graph.backend import WorkspaceGraph, backend, run, workspace_graph
 from knowledge.graph.names import entity_name_clean, entity_name_valid
+from knowledge.graph.services import episode_source
 from knowledge.models import Document
 from tenancy.models import Workspace
 
@@ -307,3 +308,67 @@ def entity_timeline(
     oldest = datetime.min.replace(tzinfo=UTC)
     ordered = sorted(result.facts, key=lambda f: (f.valid_at or oldest, f.fact))
     return EntityFacts(entity=result.entity, facts=ordered)
+
+
+async def _document_edges(
+    graph: WorkspaceGraph, document_id: uuid.UUID, limit: int
+) -> list[_Edge]:
+    """Facts citing the document's episodes, its own episodes listed first."""
+    episodes = {
+        row["uuid"]
+        for row in await graph.query(
+            "MATCH (e:Episodic) WHERE e.group_id = $group_id"
+            " AND e.source_description = $source RETURN e.uuid AS uuid",
+            source=episode_source(document_id),
+        )
+    }
+    if not episodes:
+        return []
+    rows = await graph.query(
+        "MATCH (a:Entity)-[r:RELATES_TO]->(b:Entity)"
+        " WHERE r.group_id = $group_id AND a.group_id = $group_id"
+        " AND b.group_id = $group_id"
+        " AND any(x IN r.episodes WHERE x IN $episodes)"
+        " RETURN r.uuid AS uuid, r.fact AS fact, r.name AS relation,"
+        " a.uuid AS source, b.uuid AS target, r.valid_at AS valid_at,"
+        " r.invalid_at AS invalid_at, r.episodes AS episodes"
+        " ORDER BY r.created_at, r.uuid LIMIT $limit",
+        episodes=sorted(episodes),
+        limit=limit,
+    )
+    return [
+        _Edge(
+            uuid=row["uuid"],
+            fact=row["fact"],
+            relation=row["relation"],
+            source_uuid=row["source"],
+            target_uuid=row["target"],
+            valid_at=_when(row["valid_at"]),
+            invalid_at=_when(row["invalid_at"]),
+            # The document's own episode first, so the fact cites its chunk.
+            episodes=sorted(row["episodes"] or [], key=lambda e: e not in episodes),
+            score=None,
+        )
+        for row in rows
+    ]
+
+
+def document_facts(
+    workspace: Workspace, document_id: uuid.UUID, limit: int = 100
+) -> list[GraphFact]:
+    """The facts the graph holds from one document, in the order they were added.
+
+    A fact other documents state as well is listed once, citing this
+    document's chunk. Empty when the graph is off or the document is not one
+    of the workspace's (in the caller's tenant context).
+    """
+    if backend() == "off":
+        return []
+    limit = max(1, min(int(limit), MAX_LIMIT))
+
+    async def work() -> list[tuple[_Edge, dict[str, Any]]]:
+        async with workspace_graph(workspace) as graph:
+            edges = await _document_edges(graph, document_id, limit)
+            return await _cited(graph, edges)
+
+    return [f for f in _facts(workspace, run(work)) if f.document_id == document_id]
