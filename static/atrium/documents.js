@@ -44,7 +44,7 @@
       message.append(" ", element("code", "upload__code", outcome.code));
     }
     if (outcome.url) {
-      const link = element("a", "", outcome.document_title || "Open");
+      const link = element("a", "", "Open \u201c" + (outcome.document_title || "document") + "\u201d");
       link.href = outcome.url;
       message.append(" ", link);
     }

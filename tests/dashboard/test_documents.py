@@ -514,7 +514,9 @@ def test_list_filters_by_status_and_title(world):
         "Report 01",
         "Report 00",
     ]
-    assert titles(html(client.get(page, {"q": "01"}))) == ["Report 01"]
+    one = html(client.get(page, {"q": "01"}))
+    assert titles(one) == ["Report 01"]
+    assert "1 of 3 documents match" in one
     nothing = html(client.get(page, {"q": "nothing like it"}))
     assert "No document matches these filters." in nothing
     # A hand-edited link shows everything rather than an error.
