@@ -420,3 +420,49 @@ def test_answer_text_becomes_blocks_with_numbered_citations() -> None:
     assert {"kind": "text", "text": "[S2, S9]"} in first  # S9 was never retrieved
     assert {"kind": "cite", "label": "S1", "number": 2} in second
     assert blocks[4].parts == [{"kind": "text", "text": "<script>alert(1)</script>"}]
+
+
+def test_a_graph_fact_citation_opens_the_fact_and_its_passage(world: World) -> None:
+    owner = world.users["owner"]
+    document = stock(
+        world.a1, {"team.md": "# Team\n\nAda Lovelace leads the API team."}
+    )
+    with as_user(owner.pk):
+        chunk = Chunk.objects.get(document=document["team.md"])
+        session = ChatSession.objects.create(
+            workspace=world.a1, agent=world.agents["a1"], user=owner, title="Who?"
+        )
+        answer = Message.objects.create(
+            workspace=world.a1,
+            session=session,
+            role="assistant",
+            content="Ada leads it [S1].",
+            model_name="gpt-4o-mini",
+            citations=[
+                {
+                    "label": "S1",
+                    "type": "fact",
+                    "document_id": str(chunk.document_id),
+                    "document_title": "",
+                    "chunk_id": str(chunk.pk),
+                    "fact_id": "fact-1",
+                    "snippet": "Ada Lovelace LEADS API team",
+                    "score": 0.91,
+                }
+            ],
+        )
+    client = browser(world, "owner")
+
+    fragment = html(client.get(chat_url(world.a1, f"s/{session.pk}/m/{answer.pk}/")))
+    panel = html(
+        client.get(chat_url(world.a1, f"s/{session.pk}/m/{answer.pk}/sources/S1/"))
+    )
+
+    assert "Fact" in fragment and 'aria-label="Source 1"' in fragment
+    assert "Knowledge-graph fact" in panel
+    assert "Ada Lovelace LEADS API team" in panel
+    assert "From the passage" in panel and "leads the API team" in panel
+    missing = client.get(
+        chat_url(world.a1, f"s/{session.pk}/m/{answer.pk}/sources/S2/")
+    )
+    assert missing.status_code == 404
