@@ -8,7 +8,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from billing.models import DailyUsageSummary, Plan, UsageAlert, UsageEvent
-from billing.services import plan_update
+from billing.services import organization_plan_set, plan_update
+from tenancy.admin import OrganizationAdmin
+from tenancy.models import Organization
 
 
 @admin.register(Plan)
@@ -83,3 +85,31 @@ class UsageAlertAdmin(admin.ModelAdmin):
     list_select_related = ["workspace"]
     raw_id_fields = ["workspace"]
     readonly_fields = [f.name for f in UsageAlert._meta.fields]
+
+
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class BillingOrganizationAdmin(OrganizationAdmin):
+    """Tenancy's organization admin, plus plan changes through billing.
+
+    Changing ``plan_tier`` here copies the stored plan's limits onto the
+    organization (unless it has custom limits) and audits the change.
+    """
+
+    def save_model(
+        self, request: HttpRequest, obj: Organization, form: Any, change: bool
+    ) -> None:
+        new_tier = obj.plan_tier
+        if change and "plan_tier" in form.changed_data:
+            obj.plan_tier = form.initial["plan_tier"]
+            super().save_model(request, obj, form, change)
+            organization_plan_set(organization=obj, plan_tier=new_tier)
+            self.message_user(
+                request,
+                f"{obj.name} moved to {new_tier}: limits copied from the plan.",
+                messages.INFO,
+            )
+            return
+        super().save_model(request, obj, form, change)

@@ -185,6 +185,7 @@ def billing_summary(*, organization: Organization) -> dict[str, Any]:
         if plan_limits[name] is not None and used > plan_limits[name]
     )
     grace_active = quotas.in_grace(organization)
+    details = _over_limit_details(organization, usage, plan_limits, grace_active)
     return {
         "plan": {
             "tier": organization.plan_tier,
@@ -226,4 +227,49 @@ def billing_summary(*, organization: Organization) -> dict[str, Any]:
             "limits": organization.grace_limits if grace_active else {},
         },
         "invoices": _invoices(organization),
+        "over_limit": bool(details),
+        "grace_ends_at": min(
+            (d["grace_ends_at"] for d in details if d["grace_ends_at"]), default=None
+        ),
+        "over_limit_details": details,
     }
+
+
+def _over_limit_details(
+    organization: Organization,
+    usage: dict[str, int],
+    plan_limits: dict[str, int | None],
+    grace_active: bool,
+) -> list[dict[str, Any]]:
+    """Each limit the organization is past: by how much, and until when served.
+
+    Past its monthly requests, an organization is served until its grace
+    ends, then refused (``monthly_request_limit_exceeded``). Past a creation
+    limit (after a downgrade), it keeps what it has; creating more is
+    refused once the downgrade's grace ends (``plan_limit_exceeded``).
+    """
+    now = timezone.now()
+    details = []
+    for name, used in sorted(usage.items()):
+        maximum = plan_limits[name]
+        if maximum is None or used <= maximum:
+            continue
+        if name == "monthly_requests":
+            ends = quotas.monthly_grace_ends(organization)
+        else:
+            ends = organization.grace_ends_at if grace_active else None
+        details.append(
+            {
+                "limit": name,
+                "used": used,
+                "maximum": maximum,
+                "grace_ends_at": ends,
+                "refused": ends is None or ends <= now,
+                "error_code": (
+                    "monthly_request_limit_exceeded"
+                    if name == "monthly_requests"
+                    else "plan_limit_exceeded"
+                ),
+            }
+        )
+    return details

@@ -29,6 +29,7 @@ from billing.models import (
     UsageEvent,
     UsageEventType,
 )
+from billing.plans import is_lower, organization_limits, plan_get
 from billing.pricing import estimate_cost
 from tenancy import quotas, ratelimit
 from tenancy.context import as_workspace, current_principal
@@ -36,6 +37,7 @@ from tenancy.models import (
     Organization,
     OrganizationMember,
     OrganizationRole,
+    PlanTier,
     Workspace,
     WorkspaceMember,
     WorkspaceRole,
@@ -455,3 +457,61 @@ def plan_update(*, plan: Plan, fields: dict[str, Any]) -> list[uuid.UUID]:
         },
     )
     return changed
+
+
+def organization_limits_from_plan(organization: Organization) -> None:
+    """Give a new organization the stored limits of its plan (not saved here).
+
+    Connected to the organization's ``pre_save`` by ``billing.apps``: tenancy
+    creates organizations but may not import billing, where plans live. A
+    limit its creator set (any value but the model's placeholder default)
+    is kept, and so are all limits of an organization with custom limits.
+    """
+    if organization.custom_limits:
+        return
+    for name, value in plan_get(organization.plan_tier).limits().items():
+        field = f"max_{name}"
+        if getattr(organization, field) == Organization._meta.get_field(field).default:
+            setattr(organization, field, value)
+
+
+@transaction.atomic
+def organization_plan_set(
+    *, organization: Organization, plan_tier: str
+) -> Organization:
+    """Move an organization to another plan by hand (staff, in the admin).
+
+    Copies the stored plan's limits unless the organization has custom
+    limits; a move to tighter limits starts the usual grace period, during
+    which the previous limits stay in force. Audited with before and after.
+    """
+    if plan_tier not in PlanTier.values:
+        raise ValueError(f"Unknown plan tier {plan_tier!r}.")
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = {"plan_tier": locked.plan_tier, **organization_limits(locked)}
+    changes: dict[str, Any] = {"plan_tier": plan_tier}
+    if not locked.custom_limits:
+        new = plan_get(plan_tier).limits()
+        changes.update({f"max_{name}": value for name, value in new.items()})
+        old = organization_limits(locked)
+        if is_lower(new, old):
+            days = int(settings.ATRIUM_BILLING_GRACE_DAYS)
+            changes["grace_ends_at"] = timezone.now() + timedelta(days=days)
+            changes["grace_limits"] = old
+        elif new != old:
+            changes["grace_ends_at"], changes["grace_limits"] = None, {}
+    for name, value in changes.items():
+        setattr(locked, name, value)
+        setattr(organization, name, value)
+    locked.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        action="organization.plan_changed",
+        organization_id=locked.pk,
+        target=locked,
+        metadata={
+            "before": before,
+            "after": {"plan_tier": plan_tier, **organization_limits(locked)},
+            "source": "staff",
+        },
+    )
+    return organization

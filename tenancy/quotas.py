@@ -10,7 +10,7 @@ apart and only live requests count against the plan.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -77,11 +77,56 @@ def _counter_key(organization: Organization, *, is_test: bool) -> str:
     return f"atrium:monthly:{organization.pk}:{stamp}:{kind}"
 
 
+def _grace_key(organization: Organization) -> str:
+    stamp = period_start(organization).strftime("%Y%m%dT%H%M%S")
+    return f"atrium:monthly-grace:{organization.pk}:{stamp}"
+
+
+def monthly_grace_ends(organization: Organization) -> datetime | None:
+    """When the grace for passing this period's monthly requests ends, if begun.
+
+    The grace starts the first time a live request passes the limit and
+    lasts ``ATRIUM_OVER_LIMIT_GRACE_DAYS``; it is kept in Redis beside the
+    counter, so any principal (an API key included) can start it.
+    """
+    try:
+        started = ratelimit.client().get(_grace_key(organization))
+    except redis.RedisError:
+        return None
+    if started is None:
+        return None
+    days = int(settings.ATRIUM_OVER_LIMIT_GRACE_DAYS)
+    return datetime.fromtimestamp(float(started), tz=UTC) + timedelta(days=days)
+
+
+def _in_monthly_grace(organization: Organization) -> bool:
+    """Start (or look up) the over-limit grace; True while it lasts."""
+    if int(settings.ATRIUM_OVER_LIMIT_GRACE_DAYS) <= 0:
+        return False
+    now = timezone.now()
+    try:
+        first = ratelimit.client().set(
+            _grace_key(organization), str(now.timestamp()), nx=True, ex=40 * 86400
+        )
+    except redis.RedisError:
+        return False
+    if first:
+        logger.warning(
+            "organization %s passed its monthly requests; grace of %s days begins",
+            organization.pk,
+            settings.ATRIUM_OVER_LIMIT_GRACE_DAYS,
+        )
+    ends = monthly_grace_ends(organization)
+    return ends is not None and now < ends
+
+
 def monthly_request_count(organization: Organization, *, is_test: bool) -> int:
     """Count one request; refuse it if the plan's monthly requests are used up.
 
-    With Redis down the request is let through and not counted (the rate
-    limiter has already logged the outage).
+    Past the limit, requests go on during a grace period (shown by the
+    billing API), then are refused until the period ends. With Redis down
+    the request is let through and not counted (the rate limiter has
+    already logged the outage).
     """
     key = _counter_key(organization, is_test=is_test)
     if not ratelimit.available():
@@ -96,6 +141,8 @@ def monthly_request_count(organization: Organization, *, is_test: bool) -> int:
         return 0
     maximum = limit_for(organization, "monthly_requests")
     if not is_test and maximum is not None and count > maximum:
+        if _in_monthly_grace(organization):
+            return count
         raise MonthlyQuotaExceeded(wait=_seconds_to_period_end(organization))
     return count
 

@@ -431,6 +431,9 @@ ATRIUM_BILLING_RETURN_URL = env(
 # Days an organization keeps its previous plan's limits after a downgrade
 # leaves it over the new ones.
 ATRIUM_BILLING_GRACE_DAYS = env.int("ATRIUM_BILLING_GRACE_DAYS", default=7)
+# Days an organization past its monthly requests keeps being served before
+# requests are refused (monthly_request_limit_exceeded); 0 refuses at once.
+ATRIUM_OVER_LIMIT_GRACE_DAYS = env.int("ATRIUM_OVER_LIMIT_GRACE_DAYS", default=3)
 # Share of a limit at which admins are emailed (once per period).
 ATRIUM_USAGE_ALERT_RATIO = env.float("ATRIUM_USAGE_ALERT_RATIO", default=0.9)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")

@@ -25,6 +25,9 @@ DATABASES["default"]["TEST"] = {
 # The graph is off unless a test turns it on against its own FalkorDB server
 # (tests/support/graph.py), so other suites' documents skip the graph stage.
 ATRIUM_GRAPH_BACKEND = os.environ.get("ATRIUM_GRAPH_BACKEND", "off")
+# Requests past the monthly limit are refused at once unless a test grants
+# a grace period.
+ATRIUM_OVER_LIMIT_GRACE_DAYS = 0
 
 if not ATRIUM_ENCRYPTION_KEYS:
     # A development key derived from the secret key; production sets its own.
