@@ -471,7 +471,8 @@ def organization_limits_from_plan(organization: Organization) -> None:
         return
     for name, value in plan_get(organization.plan_tier).limits().items():
         field = f"max_{name}"
-        if getattr(organization, field) == Organization._meta.get_field(field).default:
+        placeholder = getattr(Organization._meta.get_field(field), "default", None)
+        if getattr(organization, field) == placeholder:
             setattr(organization, field, value)
 
 
