@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from agents.models import ProviderCredential
 from agents.providers import vault
@@ -17,6 +19,7 @@ from tests.agents.support import make_agent, stock
 from tests.agents.test_chat_api import chat, key_for
 from tests.api.conftest import World
 from tests.support.llm_servers import OpenAIServer
+from tests.support.tenants import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +278,18 @@ def test_rotation_reports_keys_it_cannot_open(settings, world):
         call_command("atrium_provider_keys_rotate")
 
     assert stored(world).api_key_sealed == before
+
+
+def test_the_admin_shows_the_hint_and_never_the_key(world):
+    provider_credential_set_as_owner(world)
+    credential = stored(world)
+    staff = Client()
+    staff.force_login(make_user("staff-keys", is_staff=True, is_superuser=True))
+
+    page = staff.get(f"/admin/agents/providercredential/{credential.pk}/change/")
+    listing = staff.get("/admin/agents/providercredential/")
+
+    assert page.status_code == HTTPStatus.OK and listing.status_code == HTTPStatus.OK
+    for body in (page.content.decode(), listing.content.decode()):
+        assert credential.api_key_hint in body
+        assert ORG_KEY not in body and credential.api_key_sealed not in body

@@ -35,6 +35,8 @@ def _events(record, workspace, rng, day_offset=0, count=40):
                     output_tokens=rng.randint(0, 900),
                     model_name=rng.choice(["gpt-4o-mini", "claude-sonnet-4", "local"]),
                     is_test=rng.random() < 0.2,
+                    success=rng.random() < 0.85,
+                    latency_ms=rng.randint(1, 3000),
                 )
             )
         if day_offset:
@@ -102,6 +104,7 @@ def test_summaries_equal_the_summed_events(tenant_a, record):
             summary = DailyUsageSummary.objects.get(workspace_id=workspace_id, date=day)
         assert summary.total_requests == len(live)
         assert summary.test_requests == len(made) - len(live)
+        assert summary.failed_requests == sum(not e.success for e in live)
         assert summary.chat_requests == sum(e.event_type == "chat" for e in live)
         assert summary.search_requests == sum(e.event_type == "search" for e in live)
         assert summary.ingest_requests == sum(e.event_type == "ingest" for e in live)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from http import HTTPStatus
 
 import pytest
 from django.contrib import admin
+from django.test import Client
 from django.utils import timezone
 
 from billing.admin import BillingOrganizationAdmin
@@ -133,3 +135,52 @@ def test_an_organization_within_its_limits_is_not_over(settings):
 
     assert body["over_limit"] is False
     assert body["grace_ends_at"] is None and body["over_limit_details"] == []
+
+
+def _admin_form(organization: Organization, **changes: str) -> dict[str, str]:
+    """The organization's admin change form as a browser would post it back."""
+    form = {
+        "name": organization.name,
+        "slug": organization.slug,
+        "plan_tier": organization.plan_tier,
+        "stripe_customer_id": "",
+        "stripe_subscription_id": "",
+        "subscription_status": organization.subscription_status,
+        "contact_email": organization.contact_email,
+        "contact_name": "",
+        "settings": "{}",
+        "grace_limits": "{}",
+        "monthly_requests": "0",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for name in ("workspaces", "documents_per_workspace", "monthly_requests"):
+        form[f"max_{name}"] = str(getattr(organization, f"max_{name}"))
+    form["max_agents_per_workspace"] = str(organization.max_agents_per_workspace)
+    return {**form, **changes}
+
+
+def test_staff_change_the_plan_tier_in_the_admin():
+    Plan.objects.create(
+        tier="starter", **{**DEFAULT_PLANS["starter"], "max_agents_per_workspace": 9}
+    )
+    tenant = make_tenant("admin-move", plan_tier="free", max_workspaces=1)
+    staff = Client()
+    staff.force_login(make_user("staff-admin", is_staff=True, is_superuser=True))
+
+    response = staff.post(
+        f"/admin/tenancy/organization/{tenant.organization.pk}/change/",
+        _admin_form(org_of(tenant), plan_tier="starter"),
+    )
+
+    assert response.status_code == HTTPStatus.FOUND, response.content[:3000]
+    moved = org_of(tenant)
+    assert moved.plan_tier == "starter"
+    assert moved.max_agents_per_workspace == 9
+    assert moved.max_workspaces == DEFAULT_PLANS["starter"]["max_workspaces"]
+    with as_user(tenant.owner.pk):
+        assert AuditLog.objects.filter(
+            action="organization.plan_changed", organization_id=moved.pk
+        ).exists()
