@@ -1,0 +1,129 @@
+"""Documents in real headless Chromium, with a real Celery worker.
+
+Files chosen in the picker and dropped on the drop zone upload through
+documents.js, each with its outcome; the list then follows ingestion by
+itself until the document is ready, and stops asking. Uses the browser
+journey fixtures (tests/browser/conftest.py): any console error (a content
+security policy violation included), page error or missing template variable
+fails the test; screenshots land in var/screenshots/.
+"""
+
+# Fixtures imported from other modules are arguments of the same name.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from knowledge.models import Document
+from tenancy.context import as_workspace
+from tests.browser.conftest import Journey, browser, journey  # noqa: F401
+from tests.dashboard.conftest import MISSING
+from tests.dashboard.test_documents import worker  # noqa: F401  (fixture)
+from tests.support.tenants import Tenant, make_tenant
+from tests.support.worker import Worker
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+GUIDE = (
+    "# Support handbook\n\n## Passwords\n\nChoose Forgot password on the sign-in "
+    "page.\n\n## Refunds\n\nWithin 30 days of purchase.\n"
+)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def sign_in(trip: Journey, tenant: Tenant) -> str:
+    """Sign in with a session made on the server; return the documents path."""
+    client = Client()
+    client.force_login(tenant.owner)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    trip.page.context.add_cookies(
+        [{"name": cookie.key, "value": cookie.value, "url": trip.base_url}]
+    )
+    return f"/app/w/{tenant.workspace.pk}/documents/"
+
+
+def settle(trip: Journey, worker: Worker, timeout: float = 150) -> None:
+    """Wait until the list stops polling: nothing left in progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not trip.page.locator("#documents-list[data-polling]").count():
+            return
+        trip.page.wait_for_timeout(300)
+    raise AssertionError(
+        f"still polling; worker log:\n{worker.log.read_text()[-3000:]}"
+    )
+
+
+def test_upload_by_picker_and_drop_then_watch_ready_and_delete(
+    journey: Journey, worker: Worker, tmp_path: Path
+) -> None:
+    tenant = make_tenant("browser-docs")
+    documents = sign_in(journey, tenant)
+    page = journey.page
+    journey.go(documents)
+    assert "No documents yet" in page.content()
+    journey.snap("documents-empty")
+
+    guide = tmp_path / "handbook.md"
+    guide.write_text(GUIDE)
+    image = tmp_path / "photo.txt"
+    image.write_bytes(PNG)
+    page.set_input_files("#upload-files", [str(guide), str(image)])
+
+    results = page.locator("#upload-results")
+    results.locator(".upload--created").wait_for()
+    results.locator(".upload--refused").wait_for()
+    assert "Type mismatch" in results.locator(".upload--refused").inner_text()
+    assert "type_mismatch" in results.locator(".upload--refused").inner_text()
+
+    # The drop zone takes files dropped on it, as a browser delivers them.
+    dropped = page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            const text = "# Dropped note\\n\\nIt arrived by drag and drop.";
+            data.items.add(new File([text], "dropped.md", {type: "text/markdown"}));
+            return data;
+        }"""
+    )
+    page.locator("form[data-dropzone]").dispatch_event(
+        "drop", {"dataTransfer": dropped}
+    )
+    results.locator(".upload--created").nth(1).wait_for()
+
+    settle(journey, worker)
+    rows = page.locator("#documents-list tbody tr")
+    assert rows.count() == 2
+    assert page.locator("#documents-list .badge--success").count() == 2
+    assert "Support handbook" in page.locator("#documents-list").inner_text()
+    assert MISSING not in page.content()
+    journey.snap("documents-list")
+
+    page.get_by_role("link", name="Support handbook").click()
+    page.wait_for_url(re.compile(r"/documents/[0-9a-f-]{36}/$"))
+    assert page.locator(".stage--done").count() == 3
+    assert (
+        "Support handbook \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} Refunds"
+        in page.locator("#chunks").inner_text()
+    )
+    assert MISSING not in page.content()
+    journey.snap("document")
+
+    page.get_by_role("button", name="Delete").first.click()
+    dialog = page.locator("#confirm-dialog")
+    assert dialog.is_visible()
+    dialog.get_by_role("button", name="Delete").click()
+    page.wait_for_url(re.compile(r"/documents/$"))
+    assert "Deleted “Support handbook”." in page.content()
+    with as_workspace(tenant.workspace.pk):
+        assert list(
+            Document.objects.filter(workspace=tenant.workspace).values_list(
+                "title", flat=True
+            )
+        ) == ["Dropped note"]
