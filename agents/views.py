@@ -331,9 +331,9 @@ def _event_stream(body: Any) -> HttpResponse:
 def chat_answer(request: HttpRequest, page: Page) -> HttpResponse:
     """Ask an agent; the answer comes as server-sent events.
 
-    Errors before the answer starts come as JSON ``{"error": {code, message}}``
-    with the API's status. With ``Last-Event-ID`` the rest of an answer this
-    user started is replayed instead (after a dropped connection).
+    A refusal before the answer starts is one ``error`` event (see
+    ``_error``). With ``Last-Event-ID`` the rest of an answer this user
+    started is replayed instead (after a dropped connection).
     """
     principal = _principal(request)
     form = ChatForm(request.POST)
