@@ -189,7 +189,7 @@ def test_the_wrong_account_is_told_which_address_the_invitation_is_for(people):
 
 
 def test_an_unverified_address_is_not_enough(people):
-    user = make_user("unverified")
+    user = make_user("unverified", email_verified=False)
     created = invite(people, user.email)
     client = Client()
     client.force_login(user)

@@ -25,6 +25,9 @@ class Tenant:
 
 
 def make_user(label: str = "user", **fields: object) -> User:
+    # Verified unless a test says otherwise: the dashboard lets nobody in
+    # before their address is verified (ACCOUNT_EMAIL_VERIFICATION).
+    fields.setdefault("email_verified", True)
     # Unique across runs, so rows left by an interrupted run never collide.
     return User.objects.create_user(
         f"{label}-{uuid.uuid4().hex[:10]}@example.com",
