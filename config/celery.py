@@ -14,3 +14,6 @@ app.autodiscover_tasks()
 # then governs it) instead of reconnecting per task. The tenant context is
 # transaction-local, so a reused connection carries nothing between tasks.
 app.conf["CELERY_DB_REUSE_MAX"] = 1000
+
+# One log line and the outcome metrics of every task (docs/operations.md).
+from tenancy.observability import task_signals  # noqa: E402,F401

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config import health
+from tenancy.observability import views as observability
 
 admin.site.site_header = "Atrium staff"
 admin.site.site_title = "Atrium staff"
@@ -22,6 +23,7 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
 ]
 
 handler404 = "tenancy.api.errors.not_found"

@@ -18,6 +18,7 @@ from tenancy.models import (
     OrganizationRole,
     Workspace,
     WorkspaceMember,
+    WorkspaceRole,
 )
 
 ROLE_ORDER = [
@@ -108,3 +109,22 @@ def organization_roles_for_user(*, user: User) -> dict[uuid.UUID, str]:
             "organization_id", "role"
         )
     )
+
+
+def workspace_admin_emails(
+    *, organization_id: uuid.UUID, workspace_id: uuid.UUID
+) -> list[str]:
+    """Emails of the workspace's admins and its organization's owners and admins."""
+    emails = set(
+        OrganizationMember.objects.filter(
+            organization_id=organization_id,
+            role__in=[OrganizationRole.OWNER, OrganizationRole.ADMIN],
+            user__is_active=True,
+        ).values_list("user__email", flat=True)
+    )
+    emails |= set(
+        WorkspaceMember.objects.filter(
+            workspace_id=workspace_id, role=WorkspaceRole.ADMIN, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    return sorted(emails)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from celery import shared_task
 
 from tenancy.context import as_workspace
+from tenancy.observability import alerts
 
 R = TypeVar("R")
 
@@ -37,3 +38,15 @@ def workspace_task(
         return shared_task(**task_options)(run)
 
     return decorator
+
+
+@shared_task
+def ops_error_rate_check() -> int:
+    """Alert on routes whose server-error share is too high (every minute)."""
+    return len(alerts.error_rate_check())
+
+
+@shared_task
+def ops_api_key_spikes_check() -> int:
+    """Revoke API keys whose traffic jumped far above their baseline (every minute)."""
+    return len(alerts.api_key_spikes_check())

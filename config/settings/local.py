@@ -23,3 +23,8 @@ if not ATRIUM_ENCRYPTION_KEYS:
             hashlib.sha256(f"provider-keys:{SECRET_KEY}".encode()).digest()
         ).decode()
     ]
+
+# Readable log lines in development; set ATRIUM_LOG_FORMAT=json to see
+# production's.
+ATRIUM_LOG_FORMAT = env("ATRIUM_LOG_FORMAT", default="text")
+LOGGING["handlers"]["console"]["formatter"] = ATRIUM_LOG_FORMAT  # type: ignore[index]  # noqa: F405

@@ -25,6 +25,7 @@ from tenancy.api.docs import ERRORS
 from tenancy.api.errors import RequestTooLarge
 from tenancy.errors import AtriumError
 from tenancy.models import APIKey
+from tenancy.observability import annotate
 
 READ = Rule(role="viewer", scope="documents:read")
 WRITE = Rule(role="member", scope="documents:write")
@@ -288,6 +289,9 @@ class SearchView(WorkspaceAPIView):
             ),
         )
         took_ms = (time.perf_counter() - started) * 1000
+        annotate(
+            tokens=result.embedding_tokens, tools=[f"{result.search_type}_search"]
+        )
         usage_record(
             workspace=self.workspace,
             event_type="search",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,7 @@ from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Chunk, Document, DocumentStatus
 from tenancy.context import as_workspace
 from tenancy.models import Workspace
+from tenancy.observability.metrics import ingest_stage_observe
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +92,28 @@ def _stage_start(document: Document, stage: str, status: str, progress: int) -> 
     document.progress = progress
 
 
+def _stage_observe(stage: str, entry: dict[str, Any], outcome: str) -> None:
+    """Report how long the stage ran (from its recorded start) to the metrics."""
+    try:
+        started = datetime.fromisoformat(str(entry["started"]))
+    except (KeyError, TypeError, ValueError):
+        return
+    seconds = (timezone.now() - started).total_seconds()
+    ingest_stage_observe(stage=stage, seconds=seconds, outcome=outcome)
+
+
 def _stage_done(document: Document, stage: str, **extra: Any) -> None:
     entry = dict(document.stages.get(stage) or {})
     entry.update(state="done", finished=_now(), error=None, **extra)
     document.stages = {**document.stages, stage: entry}
+    _stage_observe(stage, entry, "done")
 
 
 def _stage_fail(document: Document, stage: str, error: IngestionError) -> None:
     entry = dict(document.stages.get(stage) or {})
     entry.update(state="failed", finished=_now(), error=error.message, code=error.code)
     document.stages = {**document.stages, stage: entry}
+    _stage_observe(stage, entry, "failed")
     document.status = DocumentStatus.FAILED
     document.error = str(error)
 

@@ -32,6 +32,7 @@ from tenancy.api.access import (
 )
 from tenancy.context import Principal
 from tenancy.models import Organization, Workspace
+from tenancy.observability import annotate
 
 
 class RateLimited(exceptions.Throttled):
@@ -136,6 +137,7 @@ class OrganizationAPIView(APIView):
         self.organization_access = organization_access(
             self.principal, kwargs["organization_id"]
         )
+        annotate(organization_id=self.organization.pk)
 
     def authorize(self, request: Request) -> None:
         enforce(
@@ -161,6 +163,10 @@ class WorkspaceAPIView(APIView):
 
     def resolve(self, **kwargs: Any) -> None:
         self.workspace_access = workspace_access(self.principal, kwargs["workspace_id"])
+        annotate(
+            organization_id=self.workspace.organization_id,
+            workspace_id=self.workspace.pk,
+        )
 
     def scope_limits(self) -> list[ratelimit.Limit]:
         per_minute = quotas.workspace_rate_limit(self.workspace.organization)
