@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from celery import shared_task
 
 from tenancy.context import as_workspace
-from tenancy.observability import alerts
 
 R = TypeVar("R")
 
@@ -43,10 +42,16 @@ def workspace_task(
 @shared_task
 def ops_error_rate_check() -> int:
     """Alert on routes whose server-error share is too high (every minute)."""
+    # Imported here: this module is imported before Django's apps are
+    # ready (workers load the task decorator first), and alerts need models.
+    from tenancy.observability import alerts
+
     return len(alerts.error_rate_check())
 
 
 @shared_task
 def ops_api_key_spikes_check() -> int:
     """Revoke API keys whose traffic jumped far above their baseline (every minute)."""
+    from tenancy.observability import alerts
+
     return len(alerts.api_key_spikes_check())

@@ -33,3 +33,17 @@ def probe_in_workspace(workspace_id: str) -> dict[str, list[str]]:
 @shared_task
 def probe_without_context() -> dict[str, list[str]]:
     return _visible()
+
+
+@shared_task
+def probe_fail(workspace_id: str) -> None:
+    """Fail, for the tests of task outcomes (the message is not logged)."""
+    raise ValueError(f"probe failure in {workspace_id}: document text here")
+
+
+@shared_task(bind=True, max_retries=1)
+def probe_retry_once(self, workspace_id: str) -> int:  # type: ignore[no-untyped-def]
+    """Ask to be retried on the first run, then succeed."""
+    if self.request.retries == 0:
+        raise self.retry(countdown=0)
+    return int(self.request.retries)
