@@ -43,7 +43,7 @@ def _check_database() -> str:
         },
     }
     backend = load_backend(probe_settings["ENGINE"])
-    probe = backend.DatabaseWrapper(probe_settings, alias="readyz")
+    probe = backend.DatabaseWrapper(probe_settings, alias=DEFAULT_DB_ALIAS)
     try:
         with probe.cursor() as cursor:
             cursor.execute("SELECT 1")

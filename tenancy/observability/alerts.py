@@ -65,15 +65,16 @@ def request_count(
     failed: bool,
     api_key_id: uuid.UUID | None,
     api_key_workspace_id: uuid.UUID | None,
+    now: float | None = None,
 ) -> None:
-    """Count one finished request in this minute's hash (best effort).
+    """Count one finished request in the minute's hash (best effort).
 
     Shares the rate limiter's Redis client and circuit breaker: with Redis
     down, requests go on uncounted rather than waiting on it.
     """
     if not ratelimit.available():
         return
-    key = _hash_key(_minute())
+    key = _hash_key(_minute(now))
     try:
         with ratelimit.client().pipeline(transaction=False) as pipe:
             pipe.hincrby(key, f"r|{route}", 1)

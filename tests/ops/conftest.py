@@ -13,6 +13,7 @@ import pytest
 
 from tenancy import ratelimit
 from tenancy.observability.logs import ContextFilter, JsonFormatter
+from tests.support.graph import falkordb_server, graph_on  # noqa: F401
 from tests.support.llm_servers import OpenAIServer
 
 
