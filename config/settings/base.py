@@ -510,6 +510,9 @@ LOGGING = {
 }
 # Bearer token a Prometheus scraper sends to /metrics; empty: staff only.
 ATRIUM_METRICS_TOKEN = env("ATRIUM_METRICS_TOKEN", default="")
+# host:port where a Celery worker serves its own metrics (same token);
+# empty: not served.
+ATRIUM_WORKER_METRICS_ADDRESS = env("ATRIUM_WORKER_METRICS_ADDRESS", default="")
 # Deepest tenant level of the per-tenant metrics: agent, workspace,
 # organization or off (one series per active tenant at that level).
 ATRIUM_METRICS_TENANT_LABELS = env("ATRIUM_METRICS_TENANT_LABELS", default="agent")

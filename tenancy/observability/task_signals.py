@@ -14,8 +14,9 @@ from functools import cache
 from typing import Any
 
 from celery import Task, signals
+from django.conf import settings
 
-from tenancy.observability import metrics
+from tenancy.observability import exporter, metrics
 from tenancy.observability.context import (
     WorkRecord,
     current_record,
@@ -30,6 +31,13 @@ REQUEST_ID_HEADER = "atrium_request_id"
 
 # Task id -> (record, context token, error class name) while the task runs.
 _running: dict[str, tuple[WorkRecord, Any, str]] = {}
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    address = settings.ATRIUM_WORKER_METRICS_ADDRESS
+    if address:
+        exporter.serve(address)
 
 
 @signals.before_task_publish.connect

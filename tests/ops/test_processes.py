@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
 from tenancy.observability.context import WorkRecord, recording
 from tests.ops.test_metrics import value
@@ -109,14 +108,20 @@ def test_every_scrape_counts_the_requests_of_every_gunicorn_worker(
 
 
 @pytest.fixture
-def celery_worker_with_metrics(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+def celery_worker_with_metrics(tmp_path: Path) -> Iterator[tuple[Any, int]]:
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
+    port = free_port()
     worker = workers.start_worker(
-        tmp_path, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        tmp_path,
+        extra_env={
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "ATRIUM_WORKER_METRICS_ADDRESS": f"127.0.0.1:{port}",
+            "ATRIUM_METRICS_TOKEN": TOKEN,
+        },
     )
     try:
-        yield worker, metrics_dir
+        yield worker, port
     finally:
         workers.stop_worker(worker)
 
@@ -132,9 +137,9 @@ def _task_lines(log: Path) -> list[dict[str, Any]]:
 
 
 def test_each_task_writes_one_line_and_counts_its_outcome(
-    celery_worker_with_metrics: tuple[Any, Path],
+    celery_worker_with_metrics: tuple[Any, int],
 ) -> None:
-    worker, metrics_dir = celery_worker_with_metrics
+    worker, port = celery_worker_with_metrics
     workspace_id = str(uuid.uuid4())
 
     with recording(WorkRecord(request_id="req-ops-published-0001")):
@@ -176,9 +181,11 @@ def test_each_task_writes_one_line_and_counts_its_outcome(
     assert ("tests.support.tasks.probe_retry_once", "retry") in lines
     assert lines[("tests.support.tasks.probe_retry_once", "success")]["retries"] == 1
 
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
-    text = generate_latest(registry).decode()
+    # The worker's own endpoint merges what its pool processes counted.
+    assert _get(port, "/metrics")[0] == 401
+    status, body = _get(port, "/metrics", Authorization=f"Bearer {TOKEN}")
+    assert status == 200
+    text = body.decode()
     count = "atrium_celery_tasks_total"
     assert (
         value(
