@@ -289,9 +289,7 @@ class SearchView(WorkspaceAPIView):
             ),
         )
         took_ms = (time.perf_counter() - started) * 1000
-        annotate(
-            tokens=result.embedding_tokens, tools=[f"{result.search_type}_search"]
-        )
+        annotate(tokens=result.embedding_tokens, tools=[f"{result.search_type}_search"])
         usage_record(
             workspace=self.workspace,
             event_type="search",
