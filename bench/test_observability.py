@@ -46,9 +46,9 @@ def test_observability_cost(tenant_a, settings):
             workspace=tenant_a.workspace, name="bench", rate_limit_per_minute=10**6
         )
     endpoint = f"/v1/workspaces/{tenant_a.workspace.pk}"
-    header = {"HTTP_AUTHORIZATION": f"Bearer {key.raw_key}"}
-    observed = Client(**header)
-    plain = Client(**header)
+    credential = f"Bearer {key.raw_key}"
+    observed = Client(HTTP_AUTHORIZATION=credential)
+    plain = Client(HTTP_AUTHORIZATION=credential)
     without = [name for name in settings.MIDDLEWARE if name != OBSERVABILITY]
     with override_settings(MIDDLEWARE=without):
         timed(plain, endpoint)  # the client keeps the chain it built here
