@@ -54,11 +54,6 @@ DEFAULT_PLANS: dict[str, dict[str, Any]] = {
 TIER_RANK = {tier: rank for rank, tier in enumerate(PlanTier.values)}
 
 
-# TODO: a new organization starts with the free limits written into
-# tenancy.models.Organization, not those of the stored free plan, so after
-# staff edit the free plan, organizations created since keep the old limits
-# until the plan is saved again (remove when organization_create takes its
-# limits from billing_plans).
 def plan_get(tier: str) -> Plan:
     """The stored plan of ``tier``, or the design's default if none is stored."""
     plan = Plan.objects.filter(tier=tier).first()
