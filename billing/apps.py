@@ -27,6 +27,10 @@ class BillingConfig(AppConfig):
             dispatch_uid="billing.organization_limits_from_plan",
         )
 
+        from billing import portability
+
+        portability.register()
+
 
 def _limits_for_new_organization(
     sender: type, instance: Organization, raw: bool = False, **kwargs: Any

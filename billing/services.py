@@ -43,6 +43,7 @@ from tenancy.models import (
     WorkspaceRole,
 )
 from tenancy.services import audit_record
+from tenancy.webhooks import event_emit, organization_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +352,7 @@ def _alert(
         target=alert,
         metadata={"kind": kind, "used": used, "maximum": maximum},
     )
+    _alert_event(workspace, kind, used, maximum)
     subject, body = _alert_text(workspace, kind, used, maximum)
     transaction.on_commit(
         lambda: send_mail(
@@ -366,6 +368,29 @@ def _alert(
         len(recipients),
     )
     return alert
+
+
+def _alert_event(workspace: Workspace, kind: str, used: int, maximum: int) -> None:
+    """Tell the webhooks: the organization's alert reaches all its workspaces."""
+    data = {
+        "kind": kind,
+        "organization_id": str(workspace.organization_id),
+        "used": used,
+        "maximum": maximum,
+        "ratio": round(used / maximum, 4),
+    }
+    if kind == UsageAlertKind.MONTHLY_REQUESTS:
+        organization_event_emit(
+            organization_id=workspace.organization_id,
+            type="usage.threshold",
+            data={**data, "scope": "organization"},
+        )
+    else:
+        event_emit(
+            workspace_id=workspace.pk,
+            type="usage.threshold",
+            data={**data, "scope": "workspace", "workspace_id": str(workspace.pk)},
+        )
 
 
 def _alert_text(

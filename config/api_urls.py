@@ -12,7 +12,9 @@ from agents.api import views as agents
 from billing.api import views as billing
 from knowledge.api import views as knowledge
 from tenancy.api import auth, invitations
+from tenancy.api import exports as tenancy_exports
 from tenancy.api import views as tenancy
+from tenancy.api import webhooks as tenancy_webhooks
 
 ORG = "organizations/<uuid:organization_id>"
 WS = "workspaces/<uuid:workspace_id>"
@@ -54,6 +56,34 @@ urlpatterns = [
     path(f"{WS}/members/<uuid:user_id>", tenancy.WorkspaceMemberDetailView.as_view()),
     path(f"{WS}/api-keys", tenancy.WorkspaceKeysView.as_view()),
     path(f"{WS}/api-keys/<uuid:key_id>", tenancy.WorkspaceKeyDetailView.as_view()),
+    path(f"{WS}/webhooks", tenancy_webhooks.WebhookListView.as_view()),
+    path(
+        f"{WS}/webhooks/<uuid:endpoint_id>",
+        tenancy_webhooks.WebhookDetailView.as_view(),
+    ),
+    path(
+        f"{WS}/webhooks/<uuid:endpoint_id>/rotate-secret",
+        tenancy_webhooks.WebhookSecretRotateView.as_view(),
+    ),
+    path(
+        f"{WS}/webhooks/<uuid:endpoint_id>/deliveries",
+        tenancy_webhooks.WebhookDeliveriesView.as_view(),
+    ),
+    path(
+        f"{WS}/webhooks/<uuid:endpoint_id>/deliveries/<uuid:delivery_id>/replay",
+        tenancy_webhooks.WebhookDeliveryReplayView.as_view(),
+    ),
+    path(f"{WS}/exports", tenancy_exports.ExportListView.as_view()),
+    path(f"{WS}/exports/<uuid:export_id>", tenancy_exports.ExportDetailView.as_view()),
+    path(
+        f"{WS}/exports/<uuid:export_id>/download",
+        tenancy_exports.ExportDownloadView.as_view(),
+    ),
+    path("erasure-receipts", tenancy_exports.ErasureReceiptListView.as_view()),
+    path(
+        "erasure-receipts/<uuid:receipt_id>",
+        tenancy_exports.ErasureReceiptDetailView.as_view(),
+    ),
     path(f"{WS}/agents", agents.AgentListView.as_view()),
     path(f"{WS}/agents/<uuid:agent_id>", agents.AgentDetailView.as_view()),
     path(f"{WS}/documents", knowledge.DocumentListView.as_view()),

@@ -81,3 +81,9 @@ class InvitationWrongEmail(AtriumError):
 
     status = 403
     code = "invitation_wrong_email"
+
+
+class WebhookURLRefused(AtriumError):
+    """A webhook URL that Atrium will not call (private address, bad scheme)."""
+
+    code = "webhook_url_refused"

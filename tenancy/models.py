@@ -234,6 +234,7 @@ class APIKeyScope(models.TextChoices):
     DOCUMENTS_WRITE = "documents:write", "Write documents"
     AGENTS_READ = "agents:read", "Read agents"
     AGENTS_WRITE = "agents:write", "Write agents"
+    WEBHOOKS = "webhooks", "Manage webhooks"
 
 
 def default_api_key_scopes() -> list[str]:
@@ -390,3 +391,8 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+# Webhooks, exports and erasure receipts live in a module of their own; it
+# must be imported for Django to register its models with this app.
+import tenancy.data_models  # noqa: E402, F401

@@ -381,4 +381,17 @@ def api_key_revoke(*, api_key: APIKey, reason: str = "") -> APIKey:
             target=api_key,
             metadata={"prefix": api_key.prefix, "reason": reason},
         )
+        from tenancy.webhooks import event_emit
+
+        event_emit(
+            workspace_id=api_key.workspace_id,
+            type="api_key.revoked",
+            data={
+                "api_key_id": str(api_key.pk),
+                "name": api_key.name,
+                "prefix": api_key.prefix,
+                "reason": reason,
+                "revoked_at": api_key.revoked_at.isoformat(),
+            },
+        )
     return api_key

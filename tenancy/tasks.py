@@ -55,3 +55,58 @@ def ops_api_key_spikes_check() -> int:
     from tenancy.observability import alerts
 
     return len(alerts.api_key_spikes_check())
+
+
+# --- webhooks, exports, erasure (docs/webhooks.md, docs/data.md) -------------
+
+
+@shared_task(name="tenancy.tasks.webhook_deliver")
+def webhook_deliver(workspace_id: str, delivery_id: str) -> str:
+    """Make the next attempt of one webhook delivery, if it is due."""
+    from tenancy.webhook_delivery import delivery_attempt
+
+    return delivery_attempt(
+        workspace_id=uuid.UUID(workspace_id), delivery_id=uuid.UUID(delivery_id)
+    )
+
+
+@shared_task(name="tenancy.tasks.webhook_deliveries_sweep")
+def webhook_deliveries_sweep() -> int:
+    """Queue due webhook deliveries of every workspace, each in its context."""
+    from tenancy.selectors import workspace_ids_for_system
+    from tenancy.webhook_delivery import deliveries_due_dispatch
+
+    return sum(
+        deliveries_due_dispatch(workspace_id=workspace_id)
+        for workspace_id in workspace_ids_for_system()
+    )
+
+
+@shared_task(name="tenancy.tasks.export_build")
+def export_build(workspace_id: str, job_id: str) -> str:
+    """Build a workspace export archive."""
+    from tenancy.exports import export_run
+
+    return export_run(workspace_id=uuid.UUID(workspace_id), job_id=uuid.UUID(job_id))
+
+
+@shared_task(name="tenancy.tasks.exports_expire")
+def exports_expire() -> int:
+    """Delete the archives of expired exports in every workspace."""
+    from tenancy.exports import exports_expire_all
+
+    return exports_expire_all()
+
+
+@shared_task(name="tenancy.tasks.erasure_purge")
+def erasure_purge(receipt_id: str, requested_by_id: str) -> str:
+    """Purge a deleted workspace or organization and complete its receipt.
+
+    Runs as the person who asked: the receipt is theirs, and only they (or
+    the organization's managers) may purge what it names.
+    """
+    from tenancy.erasure import erasure_run
+
+    return erasure_run(
+        receipt_id=uuid.UUID(receipt_id), requested_by_id=uuid.UUID(requested_by_id)
+    )

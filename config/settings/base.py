@@ -576,3 +576,37 @@ ATRIUM_GRAPH_BUDGET_PERIOD = env.int("ATRIUM_GRAPH_BUDGET_PERIOD", default=86400
 # edge it handles below WARNING.
 os.environ["GRAPHITI_TELEMETRY_ENABLED"] = "false"
 LOGGING["loggers"]["graphiti_core"] = {"level": "WARNING"}  # type: ignore[index]
+
+# --- Webhooks, exports and erasure (docs/webhooks.md, docs/data.md) ----------
+
+# Loopback receivers (and plain http to them) for development and tests;
+# private and link-local addresses are refused regardless.
+ATRIUM_WEBHOOK_ALLOW_LOOPBACK = env.bool("ATRIUM_WEBHOOK_ALLOW_LOOPBACK", default=False)
+# Fernet keys that encrypt stored signing secrets, newest first (empty: one
+# derived from DJANGO_SECRET_KEY).
+ATRIUM_WEBHOOK_SECRET_KEYS = env.list("ATRIUM_WEBHOOK_SECRET_KEYS", default=[])
+ATRIUM_WEBHOOK_TIMEOUT = env.float("ATRIUM_WEBHOOK_TIMEOUT", default=10.0)
+ATRIUM_WEBHOOK_MAX_ATTEMPTS = env.int("ATRIUM_WEBHOOK_MAX_ATTEMPTS", default=8)
+ATRIUM_WEBHOOK_RETRY_BASE_SECONDS = env.float(
+    "ATRIUM_WEBHOOK_RETRY_BASE_SECONDS", default=30.0
+)
+ATRIUM_WEBHOOK_RETRY_MAX_SECONDS = env.float(
+    "ATRIUM_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0
+)
+ATRIUM_WEBHOOK_RESPONSE_EXCERPT = env.int(
+    "ATRIUM_WEBHOOK_RESPONSE_EXCERPT", default=1024
+)
+# Seconds an export archive can be downloaded after it is built.
+ATRIUM_EXPORT_TTL = env.int("ATRIUM_EXPORT_TTL", default=86400)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "tenancy-webhook-deliveries-sweep": {
+            "task": "tenancy.tasks.webhook_deliveries_sweep",
+            "schedule": env.int("ATRIUM_WEBHOOK_SWEEP_INTERVAL", default=60),
+        },
+        "tenancy-exports-expire": {
+            "task": "tenancy.tasks.exports_expire",
+            "schedule": env.int("ATRIUM_EXPORT_SWEEP_INTERVAL", default=3600),
+        },
+    }
+)

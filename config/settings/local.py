@@ -28,3 +28,4 @@ if not ATRIUM_ENCRYPTION_KEYS:
 # production's.
 ATRIUM_LOG_FORMAT = env("ATRIUM_LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = ATRIUM_LOG_FORMAT  # type: ignore[index]  # noqa: F405
+ATRIUM_WEBHOOK_ALLOW_LOOPBACK = env.bool("ATRIUM_WEBHOOK_ALLOW_LOOPBACK", default=True)

@@ -36,3 +36,5 @@ if not ATRIUM_ENCRYPTION_KEYS:
             hashlib.sha256(f"provider-keys:{SECRET_KEY}".encode()).digest()
         ).decode()
     ]
+# Webhook tests deliver to receivers on 127.0.0.1.
+ATRIUM_WEBHOOK_ALLOW_LOOPBACK = True

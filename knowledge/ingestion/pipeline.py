@@ -42,6 +42,7 @@ from knowledge.models import Chunk, Document, DocumentStatus
 from tenancy.context import as_workspace
 from tenancy.models import Workspace
 from tenancy.observability.metrics import ingest_stage_observe
+from tenancy.webhooks import event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,17 @@ def _stage_fail(document: Document, stage: str, error: IngestionError) -> None:
     _stage_observe(stage, entry, "failed")
     document.status = DocumentStatus.FAILED
     document.error = str(error)
+    event_emit(
+        workspace_id=document.workspace_id,
+        type="document.failed",
+        data={
+            "document_id": str(document.pk),
+            "title": document.title,
+            "stage": stage,
+            "code": error.code,
+            "message": error.message,
+        },
+    )
 
 
 def current_stage(document: Document) -> str:
@@ -472,6 +484,17 @@ def document_embed_run(
         document.ingested_at = timezone.now()
         save_touched(
             document, "stages", "status", "progress", "attempts", "error", "ingested_at"
+        )
+        event_emit(
+            workspace_id=workspace_id,
+            type="document.ready",
+            data={
+                "document_id": str(document.pk),
+                "title": document.title,
+                "content_type": document.content_type,
+                "chunk_count": document.chunk_count,
+                "ingested_at": document.ingested_at.isoformat(),
+            },
         )
 
     logger.info(

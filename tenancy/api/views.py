@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from tenancy import selectors, services
+from tenancy import erasure, selectors, services
 from tenancy.api import serializers as s
 from tenancy.api.access import (
     ANY_KEY,
@@ -26,6 +26,7 @@ from tenancy.api.access import (
 )
 from tenancy.api.base import APIView, OrganizationAPIView, WorkspaceAPIView
 from tenancy.api.docs import ERRORS
+from tenancy.api.exports import ErasureReceiptOut
 from tenancy.models import (
     APIKey,
     OrganizationMember,
@@ -116,10 +117,23 @@ class OrganizationDetailView(OrganizationAPIView):
         )
         return Response(self._out())
 
-    @extend_schema(operation_id="organizations_delete", responses={204: None, **ERRORS})
+    @extend_schema(
+        operation_id="organizations_delete",
+        responses={202: ErasureReceiptOut, **ERRORS},
+        description=(
+            "Delete the organization and all its workspaces: keys stop at once, "
+            "and every row, file, graph and cached key is purged right after. "
+            "The response is the erasure receipt; fetch it again at "
+            "`/v1/erasure-receipts/{id}` for what was removed."
+        ),
+    )
     def delete(self, request: Request, organization_id: uuid.UUID) -> Response:
-        services.organization_delete(organization=self.organization)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        receipt = erasure.organization_erasure_request(
+            organization=self.organization, actor=self.user
+        )
+        return Response(
+            ErasureReceiptOut(receipt).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class OrganizationWorkspacesView(OrganizationAPIView):
@@ -266,10 +280,23 @@ class WorkspaceDetailView(WorkspaceAPIView):
         )
         return Response(s.WorkspaceOut(workspace).data)
 
-    @extend_schema(operation_id="workspaces_delete", responses={204: None, **ERRORS})
+    @extend_schema(
+        operation_id="workspaces_delete",
+        responses={202: ErasureReceiptOut, **ERRORS},
+        description=(
+            "Delete the workspace: its keys stop at once, and every row, file, "
+            "graph and cached key is purged right after. The response is the "
+            "erasure receipt; fetch it again at `/v1/erasure-receipts/{id}` "
+            "for what was removed."
+        ),
+    )
     def delete(self, request: Request, workspace_id: uuid.UUID) -> Response:
-        services.workspace_delete(workspace=self.workspace)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        receipt = erasure.workspace_erasure_request(
+            workspace=self.workspace, actor=self.user
+        )
+        return Response(
+            ErasureReceiptOut(receipt).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class WorkspaceMembersView(WorkspaceAPIView):
