@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.files.storage import default_storage
 
 from knowledge.graph.backend import backend, run, workspace_graph
@@ -176,7 +178,7 @@ def _files_erase(workspace_id: uuid.UUID, names: list[str] | None) -> dict[str, 
     return {"removed": removed}
 
 
-async def _graph_drop(workspace: Workspace) -> dict[str, Any]:
+async def _graph_empty(workspace: Workspace) -> dict[str, int]:
     async with workspace_graph(workspace) as graph:
         [counted] = await graph.query(
             "MATCH (n) WHERE n.group_id = $group_id"
@@ -184,18 +186,28 @@ async def _graph_drop(workspace: Workspace) -> dict[str, Any]:
             " count(r) AS edges"
         )
         await graph.query("MATCH (n) WHERE n.group_id = $group_id DETACH DELETE n")
-        dropped = False
-        if backend() == "falkordb":
-            # On FalkorDB the workspace is a graph of its own: drop it whole,
-            # indexes included.
-            await graph.driver.client.select_graph(graph.group_id).delete()  # type: ignore[attr-defined]
-            dropped = True
-    return {
-        "backend": backend(),
-        "nodes": int(counted["nodes"]),
-        "edges": int(counted["edges"]),
-        "graph_dropped": dropped,
-    }
+    return {"nodes": int(counted["nodes"]), "edges": int(counted["edges"])}
+
+
+def _falkordb_graph_drop(name: str) -> bool:
+    """Drop a FalkorDB graph whole, indexes included; False if it was absent.
+
+    Done after Graphiti's client has closed: its driver builds indexes in a
+    background task on open, which would otherwise recreate the graph.
+    """
+    client = redis.Redis(
+        host=settings.ATRIUM_GRAPH_HOST,
+        port=settings.ATRIUM_GRAPH_PORT,
+        username=settings.ATRIUM_GRAPH_USERNAME or None,
+        password=settings.ATRIUM_GRAPH_PASSWORD or None,
+    )
+    try:
+        client.execute_command("GRAPH.DELETE", name)
+    except redis.ResponseError:
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def _graph_erase(workspace_id: uuid.UUID, _prepared: Any) -> dict[str, Any]:
@@ -203,7 +215,14 @@ def _graph_erase(workspace_id: uuid.UUID, _prepared: Any) -> dict[str, Any]:
         return {"backend": "off"}
     # The row is gone; the group follows from the id.
     workspace = Workspace(id=workspace_id)
-    return run(lambda: _graph_drop(workspace))
+    result: dict[str, Any] = {
+        "backend": backend(),
+        **run(lambda: _graph_empty(workspace)),
+    }
+    if backend() == "falkordb":
+        # On FalkorDB the workspace is a graph of its own: drop it too.
+        result["graph_dropped"] = _falkordb_graph_drop(workspace.graph_group_id)
+    return result
 
 
 def register() -> None:

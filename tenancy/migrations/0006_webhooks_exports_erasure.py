@@ -83,7 +83,7 @@ $$""",
 
 def _definer_sql() -> str:
     definer = settings.DATABASE_DEFINER_ROLE
-    return f'GRANT DELETE ON audit_log TO "{definer}";\n' + definer_functions_sql(
+    return f'GRANT SELECT, DELETE ON audit_log TO "{definer}";\n' + definer_functions_sql(
         FUNCTIONS
     )
 
@@ -91,7 +91,7 @@ def _definer_sql() -> str:
 def _definer_reverse() -> str:
     definer = settings.DATABASE_DEFINER_ROLE
     drops = "".join(f"DROP FUNCTION IF EXISTS {sig};\n" for sig in FUNCTIONS)
-    return drops + f'REVOKE DELETE ON audit_log FROM "{definer}";\n'
+    return drops + f'REVOKE SELECT, DELETE ON audit_log FROM "{definer}";\n'
 
 
 class Migration(migrations.Migration):

@@ -139,9 +139,7 @@ def test_a_delivery_is_replayed_through_the_api(
     delivery, _ = delivery_settled(tenant_a, created.endpoint.pk)
 
     base = f"/v1/workspaces/{tenant_a.workspace.pk}/webhooks/{created.endpoint.pk}"
-    response = user_api(tenant_a.owner).post(
-        f"{base}/deliveries/{delivery.pk}/replay"
-    )
+    response = user_api(tenant_a.owner).post(f"{base}/deliveries/{delivery.pk}/replay")
     [_, again] = receiver.wait_for(2)
 
     assert response.status_code == 202
