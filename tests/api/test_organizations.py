@@ -66,13 +66,16 @@ def test_removing_a_member_removes_their_workspace_grants(world):
 
 def test_deleting_an_organization_hides_it_and_stops_its_keys(world):
     owner = world.api("owner")
-    assert owner.delete(f"/v1/organizations/{world.org_a.pk}").status_code == 204
+    response = owner.delete(f"/v1/organizations/{world.org_a.pk}")
+    assert response.status_code == 202
+    assert response.json()["subject_type"] == "organization"
     assert owner.get(f"/v1/organizations/{world.org_a.pk}").status_code == 404
     assert owner.get("/v1/organizations").json()["results"] == []
     response = world.api("key_all").get(f"/v1/workspaces/{world.a1.pk}")
     assert response.status_code == 401
     with as_user(world.users["owner"].pk):
-        # Soft-deleted: the rows stay for restoring and for the audit trail.
+        # Soft-deleted at once; the purge that follows (a task, not run
+        # here) removes the rows (tests/ops/test_deletion.py).
         assert Organization.objects.filter(pk=world.org_a.pk).exists()
 
 
