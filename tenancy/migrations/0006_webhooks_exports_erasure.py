@@ -83,8 +83,9 @@ $$""",
 
 def _definer_sql() -> str:
     definer = settings.DATABASE_DEFINER_ROLE
-    return f'GRANT SELECT, DELETE ON audit_log TO "{definer}";\n' + definer_functions_sql(
-        FUNCTIONS
+    return (
+        f'GRANT SELECT, DELETE ON audit_log TO "{definer}";\n'
+        + definer_functions_sql(FUNCTIONS)
     )
 
 
