@@ -10,7 +10,6 @@ the delivery row is the source of truth. See docs/webhooks.md.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -33,6 +32,7 @@ from tenancy.data_models import (
     WebhookEvent,
     WebhookEventType,
 )
+from tenancy.errors import AtriumError
 from tenancy.models import Workspace
 from tenancy.services import audit_record
 
@@ -45,19 +45,28 @@ EVENT_TYPES = tuple(WebhookEventType.values)
 # --- secrets -----------------------------------------------------------------
 
 
-def _fernet() -> MultiFernet:
-    """Encryption of stored secrets; the first key encrypts, all decrypt.
+class EncryptionUnavailable(AtriumError):
+    status = 409
+    code = "encryption_unavailable"
 
-    Rotation: put a new key first in ATRIUM_WEBHOOK_SECRET_KEYS and keep the
-    old ones after it until every endpoint's secret has been rotated.
+
+def _fernet() -> MultiFernet:
+    """Encryption of stored secrets under ``ATRIUM_ENCRYPTION_KEYS``.
+
+    The first key seals, every listed key opens. Rotation: put a new key
+    first; secrets sealed with an older key still open.
+
+    TODO: re-seal every endpoint's secret with the newest key in one command
+    (remove when a management command does it); until then rotate each
+    endpoint's secret (which seals it anew) before dropping an old key.
     """
-    keys = [k for k in settings.ATRIUM_WEBHOOK_SECRET_KEYS if k]
+    keys = [str(k).strip() for k in settings.ATRIUM_ENCRYPTION_KEYS if k]
     if not keys:
-        derived = hashlib.sha256(
-            f"atrium-webhook-secrets:{settings.SECRET_KEY}".encode()
-        ).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
-    return MultiFernet([Fernet(key) for key in keys])
+        raise EncryptionUnavailable(
+            "Webhook secrets cannot be stored: no encryption key is configured "
+            "(ATRIUM_ENCRYPTION_KEYS)."
+        )
+    return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
 def secret_generate() -> str:

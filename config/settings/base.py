@@ -582,9 +582,7 @@ LOGGING["loggers"]["graphiti_core"] = {"level": "WARNING"}  # type: ignore[index
 # Loopback receivers (and plain http to them) for development and tests;
 # private and link-local addresses are refused regardless.
 ATRIUM_WEBHOOK_ALLOW_LOOPBACK = env.bool("ATRIUM_WEBHOOK_ALLOW_LOOPBACK", default=False)
-# Fernet keys that encrypt stored signing secrets, newest first (empty: one
-# derived from DJANGO_SECRET_KEY).
-ATRIUM_WEBHOOK_SECRET_KEYS = env.list("ATRIUM_WEBHOOK_SECRET_KEYS", default=[])
+# Signing secrets are sealed with ATRIUM_ENCRYPTION_KEYS (above).
 ATRIUM_WEBHOOK_TIMEOUT = env.float("ATRIUM_WEBHOOK_TIMEOUT", default=10.0)
 ATRIUM_WEBHOOK_MAX_ATTEMPTS = env.int("ATRIUM_WEBHOOK_MAX_ATTEMPTS", default=8)
 ATRIUM_WEBHOOK_RETRY_BASE_SECONDS = env.float(
