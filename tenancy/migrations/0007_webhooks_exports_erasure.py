@@ -97,7 +97,7 @@ def _definer_reverse() -> str:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenancy", "0005_visibility_functions_plpgsql"),
+        ("tenancy", "0006_invitations"),
     ]
 
     operations = [
