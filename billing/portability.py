@@ -26,6 +26,7 @@ def _buffer_erase(workspace_id: uuid.UUID, _prepared: Any) -> dict[str, Any]:
         except (ValueError, AttributeError):
             continue
         if owner == str(workspace_id):
+            # redis-py takes back the bytes LRANGE gave; its stubs say str only.
             removed += int(client.lrem(key, 0, raw))  # type: ignore[arg-type]
     return {"removed": removed}
 

@@ -124,7 +124,9 @@ def _delete(table: str, column: str, value: uuid.UUID) -> int:
         return cursor.rowcount
 
 
-def _audit_erase(*, workspace_id: uuid.UUID | None, organization_id: uuid.UUID) -> int:
+def _audit_erase(
+    *, workspace_id: uuid.UUID | None, organization_id: uuid.UUID | None
+) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT atrium_audit_erase(%s, %s)", [workspace_id, organization_id]
@@ -152,7 +154,7 @@ def _workspace_rows_purge(
                 "pk", flat=True
             )
         )
-        audit = _audit_erase(workspace_id=workspace_id, organization_id=None)  # type: ignore[arg-type]
+        audit = _audit_erase(workspace_id=workspace_id, organization_id=None)
         tables["audit_log"] = tables.get("audit_log", 0) + audit
         for table in tables_with_column("workspace_id"):
             if table in _SPECIAL:

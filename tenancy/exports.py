@@ -91,7 +91,9 @@ def _workspace_part(writer: ExportWriter) -> None:
     writer.file("workspace.json", json.dumps(record, default=str, indent=2).encode())
 
 
-def _build(workspace_id: uuid.UUID, job: ExportJob, handle: IO[bytes]) -> dict:  # type: ignore[type-arg]
+def _build(
+    workspace_id: uuid.UUID, job: ExportJob, handle: IO[bytes]
+) -> dict[str, int]:
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         workspace = Workspace.objects.get(pk=workspace_id)
         writer = ExportWriter(

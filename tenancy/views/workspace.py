@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
-from tenancy import services
+from tenancy import erasure, services
 from tenancy.api.serializers import APIKeyCreateIn
 from tenancy.api.views import WorkspaceDetailView, WorkspaceKeyDetailView
 from tenancy.api.views import WorkspaceKeysView as KeysAPI
@@ -122,11 +123,17 @@ def workspace_delete(request: HttpRequest, page: Page) -> HttpResponse:
         settings_form = WorkspaceSettingsForm(workspace=workspace)
         return _settings_page(request, page, settings_form, form, status=400)
 
-    services.workspace_delete(workspace=workspace)
+    actor = _user(request)
+    if actor is None:  # the page guard admits signed-in people only
+        raise PermissionDenied
+    # The same erasure as the API's: soft-deleted now, purged right after.
+    erasure.workspace_erasure_request(workspace=workspace, actor=actor)
     if request.session.get(LAST_WORKSPACE) == str(workspace.pk):
         del request.session[LAST_WORKSPACE]
     messages.success(
-        request, f"Workspace “{workspace.name}” deleted; its API keys are revoked."
+        request,
+        f"Workspace “{workspace.name}” deleted; its API keys are revoked and "
+        "its data is being erased.",
     )
     return redirect("app:organization", page.organization.pk)
 
