@@ -11,7 +11,10 @@ from tenancy import services, webhooks
 from tenancy.context import as_user, as_workspace
 from tenancy.data_models import WebhookDelivery, WebhookEndpoint
 from tests.api.conftest import user_api
+from tests.support.receiver import default_worker, make_receiver
 from tests.support.tenants import Tenant
+
+__all__ = ["default_worker", "make_receiver"]
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

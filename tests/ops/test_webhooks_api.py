@@ -14,6 +14,9 @@ from tenancy.addresses import address_allowed, url_check
 from tenancy.context import as_user, as_workspace
 from tenancy.data_models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tenancy.errors import WebhookURLRefused
+from tests.api.conftest import world
+
+__all__ = ["world"]
 
 pytestmark = pytest.mark.django_db
 

@@ -16,10 +16,7 @@ from typing import Any
 import pytest
 
 from config.celery import app
-from tests.support.graph import falkordb_server, graph_on
 from tests.support.worker import Worker, start_worker, stop_worker
-
-__all__ = ["falkordb_server", "graph_on"]
 
 
 @dataclass
