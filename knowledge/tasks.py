@@ -1,8 +1,9 @@
 """Background work on workspace knowledge.
 
 Task names decide queues (``CELERY_TASK_ROUTES``): ``ingest_*`` run on the
-ingest queue, ``embed_*`` on the embed queue. Every task takes the workspace
-id first.
+ingest queue, ``embed_*`` on the embed queue, ``graph_*`` on the graph queue
+(slow model calls there never hold up embedding). Every task takes the
+workspace id first.
 
 The pipeline tasks do not use ``workspace_task``: that runs the whole body
 in one transaction, which would hide each stage until the end and hold a
@@ -71,7 +72,7 @@ def ingest_document(workspace_id: str, document_id: str) -> dict[str, Any]:
 
 @shared_task(bind=True, name="knowledge.tasks.embed_document")
 def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, Any]:
-    """Embed a chunked document, run its graph step, and mark it ready.
+    """Embed a chunked document; queue its graph task (or mark it ready).
 
     The result's ``tokens`` are what this run embedded, for metering.
     """
@@ -99,6 +100,24 @@ def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
         return {"document_id": document_id, "state": "failed", "code": error.code}
     except SoftTimeLimitExceeded:
         timeout = IngestionError("timeout", "Embedding took longer than allowed.")
+        pipeline.document_fail(
+            workspace_id=workspace, document_id=document, error=timeout
+        )
+        return {"document_id": document_id, "state": "failed", "code": "timeout"}
+
+
+@shared_task(bind=True, name="knowledge.tasks.graph_document")
+def graph_document(self: Any, workspace_id: str, document_id: str) -> dict[str, Any]:
+    """Build an embedded document's part of the workspace graph; mark it ready."""
+    workspace, document = uuid.UUID(workspace_id), uuid.UUID(document_id)
+    try:
+        return pipeline.document_graph_run(
+            workspace_id=workspace,
+            document_id=document,
+            count_attempt=self.request.retries == 0,
+        )
+    except SoftTimeLimitExceeded:
+        timeout = IngestionError("timeout", "Building the graph took too long.")
         pipeline.document_fail(
             workspace_id=workspace, document_id=document, error=timeout
         )

@@ -16,7 +16,11 @@ from knowledge.graph.selectors import (
     entity_timeline,
     graph_search,
 )
-from knowledge.graph.services import delete_document, extract_document
+from knowledge.graph.services import (
+    delete_document,
+    extract_document,
+    graph_enabled,
+)
 
 __all__ = [
     "EntityFacts",
@@ -26,5 +30,6 @@ __all__ = [
     "entity_relationships",
     "entity_timeline",
     "extract_document",
+    "graph_enabled",
     "graph_search",
 ]

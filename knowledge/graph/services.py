@@ -82,6 +82,11 @@ def _source(workspace_id: uuid.UUID, document_id: uuid.UUID) -> _Source | None:
         )
 
 
+def graph_enabled() -> bool:
+    """Whether a graph backend is configured (the pipeline's graph stage)."""
+    return backend() != "off"
+
+
 def extract_document(
     *, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> dict[str, Any] | None:

@@ -12,6 +12,10 @@ records ``GRAPH_SKIPPED`` and the document is ready without a graph.
   ``IngestionError`` it raises keeps its code (``graph_budget_exceeded``).
 - ``delete_document(*, workspace_id, document_id) -> None`` (optional):
   called after a document's deletion commits, to drop its episodes.
+- ``graph_enabled() -> bool`` (optional): whether a graph is configured;
+  without it, a module with ``extract_document`` counts as configured. When
+  none is, the embedding stage records the graph stage skipped itself and
+  no graph task is queued.
 """
 
 from __future__ import annotations
@@ -40,6 +44,19 @@ def graph_hook(name: str) -> GraphHook | None:
         return None
     hook = getattr(module, name, None)
     return hook if callable(hook) else None
+
+
+def graph_enabled() -> bool:
+    """Whether documents go through the graph task after embedding."""
+    try:
+        enabled = graph_hook("graph_enabled")
+        if enabled is not None:
+            return bool(enabled())
+        return graph_hook("extract_document") is not None
+    except ImportError:
+        # A graph module that cannot load fails the graph stage (below),
+        # retryable once it is fixed: let the graph task report it.
+        return True
 
 
 def graph_step(

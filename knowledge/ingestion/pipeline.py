@@ -10,7 +10,14 @@ state the next delivery resumes from:
   transaction (delete and insert under the document's row lock), so a rerun
   never duplicates them;
 - the embed task embeds only chunks without a vector from the current model,
-  committing batch by batch; a rerun picks up where the last one stopped;
+  committing batch by batch; a rerun picks up where the last one stopped.
+  A batch the document cannot fill is topped up with waiting chunks of other
+  documents of the same workspace (a bulk upload of small files embeds in
+  full batches); each vector is written only if its chunk still lacks one,
+  and each document is metered for what was written for it;
+- the graph task runs after the embedding stage has committed, so the
+  document is already vector-searchable while its graph is built, on a
+  queue of its own;
 - every write first re-locks the document and checks that its content hash
   is still the one the run started from, so a run overtaken by a re-ingest
   changes nothing.
@@ -30,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from billing.services import usage_record
@@ -54,13 +61,14 @@ ACTIVE_STATUSES = (
     DocumentStatus.EMBEDDING,
     DocumentStatus.GRAPH,
 )
-# Statuses the ingest task works on; the embed task takes the rest.
+# Statuses the ingest task works on; the embed and graph tasks take the rest.
 INGEST_STATUSES = (
     DocumentStatus.QUEUED,
     DocumentStatus.PARSING,
     DocumentStatus.CHUNKING,
 )
-EMBED_STATUSES = (DocumentStatus.EMBEDDING, DocumentStatus.GRAPH)
+EMBED_STATUSES = (DocumentStatus.EMBEDDING,)
+GRAPH_STATUSES = (DocumentStatus.GRAPH,)
 
 
 def stages_initial() -> dict[str, dict[str, Any]]:
@@ -190,9 +198,20 @@ def dispatch_embed(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
     )
 
 
+def dispatch_graph(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
+    """Queue the graph task once the current transaction commits."""
+    from knowledge import tasks
+
+    transaction.on_commit(
+        lambda: tasks.graph_document.delay(str(workspace_id), str(document_id))
+    )
+
+
 def dispatch_for_status(*, document: Document) -> None:
     """Queue whichever task moves ``document`` on from its status."""
-    if document.status in EMBED_STATUSES:
+    if document.status in GRAPH_STATUSES:
+        dispatch_graph(workspace_id=document.workspace_id, document_id=document.id)
+    elif document.status in EMBED_STATUSES:
         dispatch_embed(workspace_id=document.workspace_id, document_id=document.id)
     else:
         dispatch_ingest(workspace_id=document.workspace_id, document_id=document.id)
@@ -338,7 +357,7 @@ def document_ingest_run(
     return {"document_id": str(document_id), "state": "chunked", "chunks": len(chunks)}
 
 
-# --- Embed and graph ---------------------------------------------------------
+# --- Embed --------------------------------------------------------------------
 
 
 def _stale_chunks(
@@ -349,12 +368,14 @@ def _stale_chunks(
     )
 
 
-def chunks_embed(*, chunks: list[Chunk], provider: EmbeddingProvider) -> int:
-    """Embed ``chunks`` (outside any transaction) and store the vectors.
+def _stale_in_workspace(workspace_id: uuid.UUID, provider: EmbeddingProvider) -> Q:
+    return Q(workspace_id=workspace_id) & (
+        Q(embedding__isnull=True) | ~Q(embedding_model=provider.name)
+    )
 
-    Returns the tokens the provider reports. The caller holds no transaction
-    while the provider works, and the write is one short transaction.
-    """
+
+def _embed(chunks: list[Chunk], provider: EmbeddingProvider) -> tuple[int, bool]:
+    """Embed ``chunks`` in one call; (tokens, whether counted per chunk)."""
     batch = provider.embed([chunk.content for chunk in chunks])
     counts = batch.token_counts
     for position, chunk in enumerate(chunks):
@@ -362,7 +383,191 @@ def chunks_embed(*, chunks: list[Chunk], provider: EmbeddingProvider) -> int:
         chunk.embedding_model = provider.name
         if counts is not None:
             chunk.token_count = counts[position]
-    return batch.tokens
+    return batch.tokens, counts is not None
+
+
+def chunks_embed(*, chunks: list[Chunk], provider: EmbeddingProvider) -> int:
+    """Embed ``chunks`` (outside any transaction) and store the vectors.
+
+    Returns the tokens the provider reports. The caller holds no transaction
+    while the provider works, and the write is one short transaction.
+    """
+    return _embed(chunks, provider)[0]
+
+
+_PENDING_FIELDS = ("id", "content", "chunk_index", "document_id", "token_count")
+
+
+def _batch_pending(
+    workspace_id: uuid.UUID, document_id: uuid.UUID, provider: EmbeddingProvider
+) -> list[Chunk]:
+    """The document's next chunks to embed, topped up from its workspace.
+
+    Other documents waiting in the embedding stage fill what the document
+    leaves of the batch (oldest first), so many small documents embed in
+    full batches instead of one short batch each.
+    """
+    size = int(settings.ATRIUM_EMBEDDING_BATCH_SIZE)
+    pending = list(
+        Chunk.objects.filter(_stale_chunks(workspace_id, document_id, provider))
+        .only(*_PENDING_FIELDS)
+        .order_by("chunk_index")[:size]
+    )
+    if not pending or len(pending) >= size:
+        return pending
+    others = (
+        Chunk.objects.filter(
+            _stale_in_workspace(workspace_id, provider),
+            document__status=DocumentStatus.EMBEDDING,
+        )
+        .exclude(document_id=document_id)
+        .only(*_PENDING_FIELDS)
+        .order_by("document__created_at", "document_id", "chunk_index")
+    )
+    return pending + list(others[: size - len(pending)])
+
+
+def _tokens_by_document(
+    batch: list[Chunk], written: set[uuid.UUID], tokens: int, counted: bool
+) -> dict[uuid.UUID, int]:
+    """The tokens of the written chunks of a batch, per document.
+
+    Uncounted (a provider reporting only the batch total), the total is
+    shared by characters, rounded so that the shares add up to it.
+    """
+    shares: dict[uuid.UUID, int] = {}
+    characters = sum(len(chunk.content) for chunk in batch) or 1
+    seen = given = 0
+    for chunk in batch:
+        seen += len(chunk.content)
+        share = chunk.token_count if counted else tokens * seen // characters - given
+        given += share
+        if chunk.id in written:
+            shares[chunk.document_id] = shares.get(chunk.document_id, 0) + share
+    return shares
+
+
+def _vectors_store(
+    *,
+    workspace_id: uuid.UUID,
+    chunks: list[Chunk],
+    tokens: int,
+    counted: bool,
+    provider: EmbeddingProvider,
+    own: tuple[uuid.UUID, str],
+    latency_ms: int,
+) -> tuple[bool, int, int]:
+    """Write a batch's vectors for the documents still embedding; meter them.
+
+    Call inside the workspace's context. Documents are locked in id order
+    (no deadlock between two batches sharing documents). A chunk that got a
+    vector meanwhile, or whose document moved on (re-ingested, deleted,
+    failed), is not written nor billed. Another document whose last chunk
+    this batch embedded finishes its embedding stage here.
+
+    Returns (own document still embedding, its chunks written, its tokens).
+    """
+    own_id, own_hash = own
+    documents = list(
+        Document.objects.select_for_update(of=("self",))
+        .select_related("workspace", "created_by_api_key")
+        .filter(
+            workspace_id=workspace_id,
+            id__in={chunk.document_id for chunk in chunks},
+            status=DocumentStatus.EMBEDDING,
+        )
+        .order_by("id")
+    )
+    live = {d.id: d for d in documents if d.id != own_id or d.content_hash == own_hash}
+    still_stale = set(
+        Chunk.objects.filter(
+            _stale_in_workspace(workspace_id, provider),
+            id__in=[c.id for c in chunks if c.document_id in live],
+        ).values_list("id", flat=True)
+    )
+    written = [chunk for chunk in chunks if chunk.id in still_stale]
+    Chunk.objects.bulk_update(written, ["embedding", "embedding_model", "token_count"])
+    shares = _tokens_by_document(chunks, still_stale, tokens, counted)
+    left = dict(
+        Chunk.objects.filter(
+            _stale_in_workspace(workspace_id, provider), document_id__in=list(live)
+        )
+        .order_by()
+        .values("document_id")
+        .annotate(n=Count("id"))
+        .values_list("document_id", "n")
+    )
+    for document in live.values():
+        document_tokens = shares.get(document.id, 0)
+        stale = left.get(document.id, 0)
+        entry = dict(document.stages.get("embedding") or {})
+        entry["tokens"] = int(entry.get("tokens", 0)) + document_tokens
+        entry["embedded"] = document.chunk_count - stale
+        entry["model"] = provider.name
+        document.stages = {**document.stages, "embedding": entry}
+        total = max(document.chunk_count, 1)
+        document.progress = 20 + (70 * (document.chunk_count - stale)) // total
+        if stale == 0 and document.id != own_id:
+            # Its own embed task will find it moved on and stop.
+            _embedding_finish(document)
+        else:
+            save_touched(document, "stages", "progress")
+        if document.id in shares:
+            # Metered with the vectors it pays for, when they commit: a
+            # redelivered task does not embed (or bill) a chunk twice.
+            usage_record(
+                workspace=document.workspace,
+                event_type="ingest",
+                input_tokens=document_tokens,
+                model_name=provider.name,
+                user_id=document.created_by_id,
+                api_key_id=document.created_by_api_key_id,
+                is_test=getattr(document.created_by_api_key, "environment", "")
+                == "test",
+                # The model's time for the whole batch this share came in.
+                latency_ms=latency_ms,
+            )
+    mine = [chunk for chunk in written if chunk.document_id == own_id]
+    return own_id in live, len(mine), shares.get(own_id, 0)
+
+
+def _embedding_finish(document: Document) -> None:
+    """Close the embedding stage: the document is now vector-searchable.
+
+    With a graph, the graph task takes over on its own queue; without one,
+    the stage is recorded skipped and the document is ready at once.
+    """
+    _stage_done(document, "embedding")
+    if graph_step.graph_enabled():
+        _stage_start(document, "graph", DocumentStatus.GRAPH, 90)
+        save_touched(document, "stages", "status", "progress")
+        dispatch_graph(workspace_id=document.workspace_id, document_id=document.id)
+        return
+    entry = {**graph_step.GRAPH_SKIPPED, "finished": _now()}
+    document.stages = {**document.stages, "graph": entry}
+    _ready(document)
+
+
+def _ready(document: Document) -> None:
+    document.status = DocumentStatus.READY
+    document.progress = 100
+    document.attempts = 0
+    document.error = ""
+    document.ingested_at = timezone.now()
+    save_touched(
+        document, "stages", "status", "progress", "attempts", "error", "ingested_at"
+    )
+    event_emit(
+        workspace_id=document.workspace_id,
+        type="document.ready",
+        data={
+            "document_id": str(document.pk),
+            "title": document.title,
+            "content_type": document.content_type,
+            "chunk_count": document.chunk_count,
+            "ingested_at": document.ingested_at.isoformat(),
+        },
+    )
 
 
 def document_embed_run(
@@ -372,10 +577,11 @@ def document_embed_run(
     count_attempt: bool = True,
     provider: EmbeddingProvider | None = None,
 ) -> dict[str, Any]:
-    """Embed a chunked document in batches, run the graph step, mark it ready.
+    """Embed a chunked document in batches and close its embedding stage.
 
-    Returns the tokens embedded by this run (``tokens``) for the caller to
-    meter; Atrium's billing is not written here.
+    Then the graph task is queued (or, with no graph, the document is
+    ready). Returns what this run embedded for the document (``chunks``,
+    ``tokens``); billing is recorded per document as each batch commits.
     """
     provider = provider or get_provider()
     result: dict[str, Any] = {
@@ -393,74 +599,77 @@ def document_embed_run(
             _stage_fail(document, current_stage(document), refused)
             save_touched(document, "stages", "status", "error", "attempts")
             return {**result, "state": document.status}
-        if document.status == DocumentStatus.EMBEDDING:
-            entry = document.stages.get("embedding") or {}
-            if entry.get("state") != "running":
-                _stage_start(document, "embedding", DocumentStatus.EMBEDDING, 20)
+        entry = document.stages.get("embedding") or {}
+        if entry.get("state") != "running":
+            _stage_start(document, "embedding", DocumentStatus.EMBEDDING, 20)
         save_touched(document, "stages", "status", "progress", "attempts")
-        content_hash = document.content_hash
-        embedding = document.status == DocumentStatus.EMBEDDING
+        own = (document_id, document.content_hash)
 
-    while embedding:
+    while True:
         with as_workspace(workspace_id):
-            pending = list(
-                Chunk.objects.filter(_stale_chunks(workspace_id, document_id, provider))
-                .only("id", "content", "chunk_index")
-                .order_by("chunk_index")[: settings.ATRIUM_EMBEDDING_BATCH_SIZE]
-            )
+            pending = _batch_pending(workspace_id, document_id, provider)
         if not pending:
             break
         embed_started = time.perf_counter()
-        tokens = chunks_embed(chunks=pending, provider=provider)
+        tokens, counted = _embed(pending, provider)
         embed_ms = round((time.perf_counter() - embed_started) * 1000)
         with as_workspace(workspace_id):
-            document = _locked(workspace_id, document_id)
-            if (
-                document is None
-                or document.content_hash != content_hash
-                or document.status != DocumentStatus.EMBEDDING
-            ):
-                return {**result, "state": "superseded"}
-            Chunk.objects.bulk_update(
-                pending, ["embedding", "embedding_model", "token_count"]
-            )
-            stale = Chunk.objects.filter(
-                _stale_chunks(workspace_id, document_id, provider)
-            ).count()
-            total = max(document.chunk_count, 1)
-            entry = dict(document.stages.get("embedding") or {})
-            entry["tokens"] = int(entry.get("tokens", 0)) + tokens
-            entry["embedded"] = document.chunk_count - stale
-            entry["model"] = provider.name
-            document.stages = {**document.stages, "embedding": entry}
-            document.progress = 20 + (70 * (document.chunk_count - stale)) // total
-            save_touched(document, "stages", "progress")
-            # Metered with the batch it pays for, when that batch commits: a
-            # redelivered task does not embed (or bill) a batch twice.
-            usage_record(
-                workspace=document.workspace,
-                event_type="ingest",
-                input_tokens=tokens,
-                model_name=provider.name,
-                user_id=document.created_by_id,
-                api_key_id=document.created_by_api_key_id,
-                is_test=getattr(document.created_by_api_key, "environment", "")
-                == "test",
+            embedding, chunks, own_tokens = _vectors_store(
+                workspace_id=workspace_id,
+                chunks=pending,
+                tokens=tokens,
+                counted=counted,
+                provider=provider,
+                own=own,
                 latency_ms=embed_ms,
             )
-        result["chunks"] += len(pending)
-        result["tokens"] += tokens
+        result["chunks"] += chunks
+        result["tokens"] += own_tokens
+        if not embedding:
+            return {**result, "state": "superseded"}
 
     with as_workspace(workspace_id):
         document = _locked(workspace_id, document_id)
-        if document is None or document.content_hash != content_hash:
+        if document is None or document.content_hash != own[1]:
             return {**result, "state": "superseded"}
-        if document.status == DocumentStatus.EMBEDDING:
-            _stage_done(document, "embedding")
-            _stage_start(document, "graph", DocumentStatus.GRAPH, 90)
-            save_touched(document, "stages", "status", "progress")
-        elif document.status != DocumentStatus.GRAPH:
+        if document.status != DocumentStatus.EMBEDDING:
             return {**result, "state": document.status}
+        _embedding_finish(document)
+        state = document.status
+
+    logger.info(
+        "document %s of workspace %s embedded (%s chunks, %s tokens)",
+        document_id,
+        workspace_id,
+        result["chunks"],
+        result["tokens"],
+    )
+    return {**result, "state": state}
+
+
+# --- Graph ---------------------------------------------------------------------
+
+
+def document_graph_run(
+    *, workspace_id: uuid.UUID, document_id: uuid.UUID, count_attempt: bool = True
+) -> dict[str, Any]:
+    """Build the document's part of the workspace graph and mark it ready.
+
+    Runs on the graph queue after the embedding stage committed: the
+    document's chunks are searchable while this works.
+    """
+    result: dict[str, Any] = {"document_id": str(document_id)}
+    with as_workspace(workspace_id):
+        document = _locked(workspace_id, document_id)
+        if document is None or document.status not in GRAPH_STATUSES:
+            return {**result, "state": document.status if document else "missing"}
+        refused = _count_attempt(document, count=count_attempt)
+        if refused:
+            _stage_fail(document, "graph", refused)
+            save_touched(document, "stages", "status", "error", "attempts")
+            return {**result, "state": document.status}
+        save_touched(document, "attempts")
+        content_hash = document.content_hash
 
     graph = graph_step.graph_step(workspace_id=workspace_id, document_id=document_id)
 
@@ -468,7 +677,7 @@ def document_embed_run(
         document = _locked(workspace_id, document_id)
         if document is None or document.content_hash != content_hash:
             return {**result, "state": "superseded"}
-        if document.status != DocumentStatus.GRAPH:
+        if document.status not in GRAPH_STATUSES:
             return {**result, "state": document.status}
         if isinstance(graph, IngestionError):
             _stage_fail(document, "graph", graph)
@@ -477,31 +686,7 @@ def document_embed_run(
         entry = dict(document.stages.get("graph") or {})
         entry.update(graph, finished=_now())
         document.stages = {**document.stages, "graph": entry}
-        document.status = DocumentStatus.READY
-        document.progress = 100
-        document.attempts = 0
-        document.error = ""
-        document.ingested_at = timezone.now()
-        save_touched(
-            document, "stages", "status", "progress", "attempts", "error", "ingested_at"
-        )
-        event_emit(
-            workspace_id=workspace_id,
-            type="document.ready",
-            data={
-                "document_id": str(document.pk),
-                "title": document.title,
-                "content_type": document.content_type,
-                "chunk_count": document.chunk_count,
-                "ingested_at": document.ingested_at.isoformat(),
-            },
-        )
+        _ready(document)
 
-    logger.info(
-        "document %s of workspace %s ready (%s chunks embedded, %s tokens)",
-        document_id,
-        workspace_id,
-        result["chunks"],
-        result["tokens"],
-    )
+    logger.info("document %s of workspace %s ready", document_id, workspace_id)
     return {**result, "state": "ready"}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,51 +125,83 @@ def vector_statement(
     condition match the partial HNSW index of a large workspace; a small one
     has no such index and is scanned exactly through the workspace B-tree.
     A tie-breaker would stop the index from providing the order, and every
-    row would be sorted instead.
+    row would be sorted instead. The query vector is sent once: the sort key
+    is the selected distance.
     """
     dims = _dimensions()
     extra, params = _filters_sql(filters)
     sql = f"""
         SELECT c.id, c.document_id, d.title, c.content, c.metadata,
-               1 - (c.embedding::vector({dims}) <=> %s::vector({dims})) AS score
+               c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.workspace_id = %s AND d.workspace_id = %s
           AND c.embedding IS NOT NULL{extra}
-        ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
+        ORDER BY distance
         LIMIT %s
     """  # noqa: S608  (only the dimension, an int from settings, is formatted)
     vector = _vector_literal(embedding)
-    return sql, [vector, workspace.pk, workspace.pk, *params, vector, limit]
+    return sql, [vector, workspace.pk, workspace.pk, *params, limit]
 
 
-@contextmanager
-def vector_settings(
-    cursor: Any, workspace: Workspace, limit: int, filters: SearchFilters
-) -> Iterator[None]:
-    """Planner settings for one vector statement, restored after it.
+# Planner settings for one vector statement. With its own index, a large
+# workspace must be searched through it: under row-level security the
+# planner misjudges the policy's filter and would sort every row instead
+# (measured: 65 ms instead of a few), so sorting is discouraged for this one
+# statement and allowed again right after it.
+_SETTINGS_SQL = (
+    "SELECT set_config('hnsw.ef_search', %s, true),"
+    " set_config('hnsw.iterative_scan', %s, true),"
+    " set_config('enable_sort',"
+    "   CASE WHEN to_regclass(%s) IS NULL THEN 'on' ELSE 'off' END, true)"
+)
+_RESTORE_SQL = "SELECT set_config('enable_sort', 'on', true)"
 
-    With its own index, a large workspace must be searched through it: under
-    row-level security the planner misjudges the policy's filter and would
-    sort every row instead (measured: 65 ms instead of a few). Sorting is
-    discouraged for this one statement only.
+
+def vector_settings_arguments(
+    workspace: Workspace, limit: int, filters: SearchFilters
+) -> list[Any]:
+    return [
+        str(max(int(settings.ATRIUM_HNSW_EF_SEARCH), limit * 4)),
+        # Filters apply after the index scan: keep scanning until enough
+        # rows pass them.
+        "relaxed_order" if filters.active else "off",
+        f"public.{index_name(workspace.pk)}",
+    ]
+
+
+def vector_script(
+    workspace: Workspace,
+    embedding: list[float],
+    limit: int,
+    filters: SearchFilters,
+    *,
+    explain: bool = False,
+) -> tuple[str, list[Any]]:
+    """Settings, the vector statement and the restore, sent in one round trip.
+
+    PostgreSQL plans each statement of a simple-protocol script only when it
+    reaches it, so the settings before the query shape its plan. Atrium's
+    connections bind parameters on the client, which allows the script.
+    The statement's rows are the second result set (``script_rows``).
     """
-    cursor.execute(
-        "SELECT set_config('hnsw.ef_search', %s, true),"
-        " set_config('hnsw.iterative_scan', %s, true),"
-        " set_config('enable_sort',"
-        "   CASE WHEN to_regclass(%s) IS NULL THEN 'on' ELSE 'off' END, true)",
-        [
-            str(max(int(settings.ATRIUM_HNSW_EF_SEARCH), limit * 4)),
-            # Filters apply after the index scan: keep scanning until
-            # enough rows pass them.
-            "relaxed_order" if filters.active else "off",
-            f"public.{index_name(workspace.pk)}",
-        ],
+    sql, arguments = vector_statement(workspace, embedding, limit, filters)
+    prefix = "EXPLAIN (COSTS OFF) " if explain else ""
+    return (
+        f"{_SETTINGS_SQL}; {prefix}{sql}; {_RESTORE_SQL}",
+        [*vector_settings_arguments(workspace, limit, filters), *arguments],
     )
-    try:
-        yield
-    finally:
-        cursor.execute("SELECT set_config('enable_sort', 'on', true)")
+
+
+def script_rows(cursor: Any) -> list[tuple[Any, ...]]:
+    """The rows of a ``vector_script``'s statement, after its settings."""
+    cursor.nextset()
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
+def _distance_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    # Cosine similarity from the distance the index ordered by.
+    return [(*row[:5], 1 - float(row[5])) for row in rows]
 
 
 def vector_hits(
@@ -181,26 +211,21 @@ def vector_hits(
     filters: SearchFilters = SearchFilters(),
 ) -> list[Hit]:
     """Nearest chunks by cosine distance, exact or through the HNSW index."""
-    sql, arguments = vector_statement(workspace, embedding, limit, filters)
-    with (
-        connection.cursor() as cursor,
-        vector_settings(cursor, workspace, limit, filters),
-    ):
-        cursor.execute(sql, arguments)
-        rows = cursor.fetchall()
-    return _rows_to_hits(rows, "vector")
+    script, arguments = vector_script(workspace, embedding, limit, filters)
+    with connection.cursor() as cursor:
+        cursor.execute(script, arguments)
+        rows = script_rows(cursor)
+    return _rows_to_hits(_distance_rows(rows), "vector")
 
 
 def vector_plan(workspace: Workspace, embedding: list[float], limit: int = 10) -> str:
     """The plan PostgreSQL chooses for this workspace's vector search."""
-    filters = SearchFilters()
-    sql, arguments = vector_statement(workspace, embedding, limit, filters)
-    with (
-        connection.cursor() as cursor,
-        vector_settings(cursor, workspace, limit, filters),
-    ):
-        cursor.execute("EXPLAIN (COSTS OFF) " + sql, arguments)
-        return "\n".join(row[0] for row in cursor.fetchall())
+    script, arguments = vector_script(
+        workspace, embedding, limit, SearchFilters(), explain=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(script, arguments)
+        return "\n".join(row[0] for row in script_rows(cursor))
 
 
 def text_hits(

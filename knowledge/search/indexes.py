@@ -37,6 +37,35 @@ def index_name(workspace_id: uuid.UUID) -> str:
 
 
 @dataclass(frozen=True)
+class BuildParameters:
+    """How a workspace's HNSW graph is built (the same for every workspace)."""
+
+    m: int
+    ef_construction: int
+
+    @classmethod
+    def configured(cls) -> BuildParameters:
+        m = int(settings.ATRIUM_HNSW_M)
+        ef_construction = int(settings.ATRIUM_HNSW_EF_CONSTRUCTION)
+        # pgvector's own bounds: m 2..100, ef_construction >= 2 x m.
+        if not 2 <= m <= 100 or not 2 * m <= ef_construction <= 1000:
+            raise ImproperlyConfigured(
+                "ATRIUM_HNSW_M must be 2..100 and ATRIUM_HNSW_EF_CONSTRUCTION"
+                " between 2 x ATRIUM_HNSW_M and 1000"
+            )
+        return cls(m=m, ef_construction=ef_construction)
+
+    @property
+    def with_clause(self) -> str:
+        return f"WITH (m = {self.m}, ef_construction = {self.ef_construction})"
+
+    def built_into(self, definition: str) -> bool:
+        """Whether ``pg_get_indexdef`` text shows these parameters."""
+        found = dict(re.findall(r"(m|ef_construction)='?(\d+)'?", definition))
+        return found == {"m": str(self.m), "ef_construction": str(self.ef_construction)}
+
+
+@dataclass(frozen=True)
 class IndexChange:
     workspace_id: uuid.UUID
     chunks: int
@@ -98,12 +127,20 @@ def vector_index_sync(
             return IndexChange(workspace_id, chunks, "dropped")
 
         wanted_dims = f"vector({dims})"
-        if state is not None and state[0] and state[1] and wanted_dims in state[2]:
+        parameters = BuildParameters.configured()
+        if (
+            state is not None
+            and state[0]
+            and state[1]
+            and wanted_dims in state[2]
+            and parameters.built_into(state[2])
+        ):
             return IndexChange(workspace_id, chunks, "kept")
         action = "created"
         if state is not None:
             # A failed concurrent build leaves an invalid index; a change of
-            # embedding dimension leaves one the queries no longer match.
+            # embedding dimension leaves one the queries no longer match; a
+            # change of build parameters is applied by building again.
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
             action = "rebuilt"
         cursor.execute("SET max_parallel_maintenance_workers = 0")
@@ -112,7 +149,7 @@ def vector_index_sync(
         cursor.execute(
             f"CREATE INDEX CONCURRENTLY {quoted} ON chunks USING hnsw"
             f" ((embedding::vector({dims})) vector_cosine_ops)"
-            f" WITH (m = 16, ef_construction = 64)"
+            f" {parameters.with_clause}"
             f" WHERE workspace_id = '{workspace_id}'::uuid"
         )
     logger.info(
@@ -121,15 +158,43 @@ def vector_index_sync(
     return IndexChange(workspace_id, chunks, action)
 
 
+def _orphan_indexes(
+    connection: BaseDatabaseWrapper, workspace_ids: list[uuid.UUID]
+) -> list[str]:
+    """Workspace HNSW indexes whose workspace is gone (or deleted)."""
+    live = {index_name(workspace_id) for workspace_id in workspace_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_class t ON t.oid = i.indrelid"
+            " WHERE t.relname = 'chunks' AND c.relname ~ '^chunks_hnsw_[0-9a-f]{32}$'"
+        )
+        return [name for (name,) in cursor.fetchall() if name not in live]
+
+
 def vector_indexes_sync(*, threshold: int | None = None) -> list[IndexChange]:
-    """Bring every workspace's HNSW index in line with its size (as owner)."""
+    """Bring every workspace's HNSW index in line with its size (as owner).
+
+    Indexes of workspaces that no longer exist are dropped too.
+    """
     limit = (
         threshold if threshold is not None else settings.ATRIUM_VECTOR_INDEX_THRESHOLD
     )
     changes = []
     with owner_connection() as connection:
-        for workspace_id in workspace_ids_for_system():
+        workspace_ids = list(workspace_ids_for_system())
+        for workspace_id in workspace_ids:
             changes.append(
                 vector_index_sync(connection, workspace_id, threshold=int(limit))
             )
+        for name in _orphan_indexes(connection, workspace_ids):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DROP INDEX CONCURRENTLY IF EXISTS"
+                    f" {connection.ops.quote_name(name)}"
+                )
+            workspace_id = uuid.UUID(name.removeprefix("chunks_hnsw_"))
+            changes.append(IndexChange(workspace_id, 0, "dropped"))
+            logger.info("vector index %s of a deleted workspace dropped", name)
     return changes

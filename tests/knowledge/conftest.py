@@ -12,7 +12,7 @@ from django.db import transaction
 
 from knowledge import services
 from knowledge.ingestion import pipeline
-from knowledge.models import Document
+from knowledge.models import Document, DocumentStatus
 from tenancy.context import as_workspace
 from tenancy.models import Workspace
 
@@ -35,7 +35,7 @@ def published(request, monkeypatch):  # type: ignore[no-untyped-def]
         return sent
     from knowledge import tasks
 
-    for task in (tasks.ingest_document, tasks.embed_document):
+    for task in (tasks.ingest_document, tasks.embed_document, tasks.graph_document):
         monkeypatch.setattr(
             task, "delay", lambda *args, _name=task.name: sent.append((_name, args))
         )
@@ -70,7 +70,10 @@ def ingest(document: Document) -> dict[str, Any]:
     first = pipeline.document_ingest_run(**ids)
     if first.get("state") != "chunked":
         return first
-    return pipeline.document_embed_run(**ids)
+    embedded = pipeline.document_embed_run(**ids)
+    if embedded.get("state") != DocumentStatus.GRAPH:
+        return embedded
+    return {**embedded, **pipeline.document_graph_run(**ids)}
 
 
 def reload(document: Document) -> Document:

@@ -19,6 +19,7 @@ from tests.knowledge.conftest import reload, upload
         (tasks.ingest_sweep_stuck, "ingest"),
         (tasks.embed_document, "embed"),
         (tasks.embed_workspace_reembed, "embed"),
+        (tasks.graph_document, "graph"),
     ],
 )
 def test_task_names_route_to_their_queues(task, queue):

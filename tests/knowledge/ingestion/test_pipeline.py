@@ -265,7 +265,75 @@ def test_each_stage_is_committed_in_order_with_rising_progress(tenant_a, monkeyp
 
     statuses = [status for status, _ in seen]
     distinct = [s for n, s in enumerate(statuses) if n == 0 or statuses[n - 1] != s]
-    assert distinct == ["parsing", "chunking", "embedding", "graph", "ready"]
+    # No graph is configured: the embedding stage records it skipped and the
+    # document is ready without a graph task (tests/knowledge/ingestion/
+    # test_graph_step.py follows the graph status).
+    assert distinct == ["parsing", "chunking", "embedding", "ready"]
+    assert reload(document).stages["graph"]["state"] == "skipped"
     progress = [value for _, value in seen]
     assert progress == sorted(progress)
     assert progress[0] == 5 and progress[-1] == 100
+
+
+class Counting:
+    """Wraps a provider; records the size of every batch it is given."""
+
+    def __init__(self, inner):
+        self.inner, self.batches = inner, []
+        self.name, self.dimensions = inner.name, inner.dimensions
+
+    def embed(self, texts):
+        self.batches.append(len(texts))
+        return self.inner.embed(texts)
+
+
+def test_small_documents_are_embedded_together_and_billed_each_their_own(
+    tenant_a, tenant_b, settings, django_capture_on_commit_callbacks
+):
+    from billing.models import UsageEvent
+    from billing.services import usage_events_flush
+
+    settings.ATRIUM_EMBEDDING_BATCH_SIZE = 32
+    documents = [
+        upload(
+            tenant_a.workspace, f"n{n}.md", f"# Note {n}\n\nBody {n}.".encode()
+        ).document
+        for n in range(3)
+    ]
+    foreign = upload(tenant_b.workspace, "f.md", b"# Foreign\n\nNot theirs.").document
+    for document in [*documents, foreign]:
+        pipeline.document_ingest_run(
+            workspace_id=document.workspace_id, document_id=document.pk
+        )
+    provider = Counting(get_provider())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = pipeline.document_embed_run(
+            workspace_id=tenant_a.workspace.pk,
+            document_id=documents[0].pk,
+            provider=provider,
+        )
+        later = pipeline.document_embed_run(
+            workspace_id=tenant_a.workspace.pk,
+            document_id=documents[1].pk,
+            provider=provider,
+        )
+    usage_events_flush()
+
+    # One call embedded the three documents' chunks, and only theirs.
+    total = sum(reload(d).chunk_count for d in documents)
+    assert provider.batches == [total]
+    assert first["state"] == DocumentStatus.READY
+    assert [reload(d).status for d in documents] == [DocumentStatus.READY] * 3
+    assert later["state"] == DocumentStatus.READY and later["chunks"] == 0
+    assert reload(foreign).status == DocumentStatus.EMBEDDING
+    assert all(c.embedding is None for c in chunks_of(foreign))
+    with as_workspace(tenant_a.workspace.pk):
+        billed = sorted(
+            e.input_tokens
+            for e in UsageEvent.objects.filter(workspace=tenant_a.workspace)
+        )
+    per_document = sorted(sum(c.token_count for c in chunks_of(d)) for d in documents)
+    # One event per document with its own tokens: the batch is billed once.
+    assert billed == per_document and all(per_document)
+    assert first["tokens"] == sum(c.token_count for c in chunks_of(documents[0]))
