@@ -4,13 +4,16 @@ Archives get the same guards as DOCX files (entry count, declared total
 size, compression ratio, no absolute or ``..`` names) before anything is
 inflated; each entry is then read with a size bound and goes through
 ``document_create`` like a single upload. The job records each file's
-outcome; the documents' own stages say how ingestion goes.
+outcome; the documents' own stages say how ingestion goes. The new
+documents are queued per organization, a few at a time
+(knowledge/ingestion/fairness.py).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 
 from knowledge import services
+from knowledge.ingestion import fairness
 from knowledge.ingestion.archives import ArchiveLimits, unsafe_name
 from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Document, IngestJob
@@ -120,6 +124,7 @@ def _one(
             filename=name,
             created_by=actor,
             created_by_api_key=api_key,
+            dispatch=False,
         )
     except IngestionError as error:
         return {"name": name, "code": error.code, "message": error.message}
@@ -171,6 +176,17 @@ def ingest_job_create(
         else:
             take(upload.name, upload.file)
 
+    # Admitted to the ingest queue a few at a time per organization, once
+    # this transaction commits, so a large job cannot starve other
+    # organizations' uploads.
+    fairness.bulk_enqueue(
+        organization_id=workspace.organization_id,
+        documents=[
+            (workspace.pk, uuid.UUID(outcome["document_id"]))
+            for outcome in files
+            if outcome.get("created")
+        ],
+    )
     job = IngestJob.objects.create(
         workspace=workspace,
         files=files,

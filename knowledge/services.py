@@ -125,8 +125,12 @@ def document_create(
     metadata: dict[str, Any] | None = None,
     created_by: Any = None,
     created_by_api_key: APIKey | None = None,
+    dispatch: bool = True,
 ) -> DocumentCreateResult:
     """Store an uploaded file (or ``text`` with a ``title``) and queue ingestion.
+
+    ``dispatch=False`` leaves queueing to the caller (bulk jobs queue their
+    documents fairly, knowledge/ingestion/fairness.py).
 
     Identical content (SHA-256 of the bytes) already in the workspace is not
     stored twice: the existing document is returned with ``created=False``.
@@ -185,7 +189,8 @@ def document_create(
         storage.file_delete(stored)
         raise
 
-    pipeline.dispatch_ingest(workspace_id=workspace.id, document_id=document.id)
+    if dispatch:
+        pipeline.dispatch_ingest(workspace_id=workspace.id, document_id=document.id)
     logger.info(
         "document %s created in workspace %s (%s, %s bytes)",
         document.id,

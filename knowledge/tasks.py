@@ -22,7 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from knowledge import services
 from knowledge.embeddings import EmbeddingError
-from knowledge.ingestion import maintenance, pipeline
+from knowledge.ingestion import fairness, maintenance, pipeline
 from knowledge.ingestion.errors import IngestionError
 from tenancy.context import as_workspace
 from tenancy.selectors import workspace_ids_for_system
@@ -54,20 +54,33 @@ def document_counts_refresh_all() -> int:
     return refreshed
 
 
+def _released(result: dict[str, Any]) -> dict[str, Any]:
+    """Free a bulk document's admission slot: it no longer loads the queues."""
+    fairness.bulk_release(document_id=result["document_id"])
+    return result
+
+
 @shared_task(name="knowledge.tasks.ingest_document")
 def ingest_document(workspace_id: str, document_id: str) -> dict[str, Any]:
     """Parse and chunk a document; queues ``embed_document`` when done."""
     workspace, document = uuid.UUID(workspace_id), uuid.UUID(document_id)
     try:
-        return pipeline.document_ingest_run(
+        result = pipeline.document_ingest_run(
             workspace_id=workspace, document_id=document
         )
+        # Chunked (or already further on), it holds its slot until its
+        # embedding is done; refused, gone or failed, it lets go.
+        if result.get("state") in ("failed", "missing", "superseded", "ready"):
+            return _released(result)
+        return result
     except SoftTimeLimitExceeded:
         timeout = IngestionError("timeout", "Parsing took longer than allowed.")
         pipeline.document_fail(
             workspace_id=workspace, document_id=document, error=timeout
         )
-        return {"document_id": document_id, "state": "failed", "code": "timeout"}
+        return _released(
+            {"document_id": document_id, "state": "failed", "code": "timeout"}
+        )
 
 
 @shared_task(bind=True, name="knowledge.tasks.embed_document")
@@ -78,10 +91,12 @@ def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
     """
     workspace, document = uuid.UUID(workspace_id), uuid.UUID(document_id)
     try:
-        return pipeline.document_embed_run(
-            workspace_id=workspace,
-            document_id=document,
-            count_attempt=self.request.retries == 0,
+        return _released(
+            pipeline.document_embed_run(
+                workspace_id=workspace,
+                document_id=document,
+                count_attempt=self.request.retries == 0,
+            )
         )
     except EmbeddingError as error:
         if error.retryable and self.request.retries < EMBED_MAX_RETRIES:
@@ -97,13 +112,17 @@ def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
         pipeline.document_fail(
             workspace_id=workspace, document_id=document, error=failed
         )
-        return {"document_id": document_id, "state": "failed", "code": error.code}
+        return _released(
+            {"document_id": document_id, "state": "failed", "code": error.code}
+        )
     except SoftTimeLimitExceeded:
         timeout = IngestionError("timeout", "Embedding took longer than allowed.")
         pipeline.document_fail(
             workspace_id=workspace, document_id=document, error=timeout
         )
-        return {"document_id": document_id, "state": "failed", "code": "timeout"}
+        return _released(
+            {"document_id": document_id, "state": "failed", "code": "timeout"}
+        )
 
 
 @shared_task(bind=True, name="knowledge.tasks.graph_document")
@@ -138,4 +157,6 @@ def ingest_sweep_stuck() -> int:
     requeued = 0
     for workspace_id in workspace_ids_for_system():
         requeued += len(maintenance.document_sweep_stuck(workspace_id=workspace_id))
+    # Slots whose release was lost have expired by now: serve the waiting.
+    fairness.bulk_admit()
     return requeued

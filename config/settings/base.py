@@ -349,6 +349,11 @@ ATRIUM_DOCUMENT_MAX_CHUNKS = env.int("ATRIUM_DOCUMENT_MAX_CHUNKS", default=5000)
 # Deliveries of one stage before the document fails (a poison file that kills
 # its worker is redelivered by acks_late; this ends the loop).
 ATRIUM_INGEST_MAX_ATTEMPTS = env.int("ATRIUM_INGEST_MAX_ATTEMPTS", default=3)
+# Documents of one organization's bulk jobs admitted to the ingest and embed
+# queues at a time; the rest wait their turn (docs/ingestion.md, fairness).
+ATRIUM_BULK_IN_FLIGHT_PER_ORGANIZATION = env.int(
+    "ATRIUM_BULK_IN_FLIGHT_PER_ORGANIZATION", default=4
+)
 # A document whose stage has not moved for this long is re-queued by the
 # sweeper. Past the visibility timeout, so the broker's own redelivery of a
 # dead worker's task comes first.

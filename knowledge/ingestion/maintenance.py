@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingProvider, get_provider
+from knowledge.ingestion.fairness import bulk_waiting
 from knowledge.ingestion.pipeline import (
     ACTIVE_STATUSES,
     chunks_embed,
@@ -44,6 +45,10 @@ def document_sweep_stuck(
                 updated_at__lt=cutoff,
             )
         )
+        # A bulk job's documents waiting for admission are not stuck: they
+        # wait their organization's turn (knowledge/ingestion/fairness.py).
+        waiting = bulk_waiting(d.id for d in stuck)
+        stuck = [document for document in stuck if document.id not in waiting]
         for document in stuck:
             save_touched(document)
             dispatch_for_status(document=document)

@@ -189,6 +189,15 @@ def dispatch_ingest(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
     )
 
 
+def dispatch_now(
+    *, workspace_id: uuid.UUID | str, document_id: uuid.UUID | str
+) -> None:
+    """Queue the ingest task at once (the bulk admission, outside transactions)."""
+    from knowledge import tasks
+
+    tasks.ingest_document.delay(str(workspace_id), str(document_id))
+
+
 def dispatch_embed(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
     """Queue the embed task once the current transaction commits."""
     from knowledge import tasks
