@@ -30,6 +30,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -116,7 +117,7 @@ def load(corpus: Corpus) -> list[dict]:  # type: ignore[type-arg]
         ]
     raw = connection.connection
     register_vector(raw)
-    loaded = []
+    loaded: list[dict[str, Any]] = []
     for workspace, n in zip(workspaces, sizes(), strict=True):
         own, style = corpus.workspace_mix()
         loaded.append(
@@ -157,7 +158,7 @@ def load(corpus: Corpus) -> list[dict]:  # type: ignore[type-arg]
                     " WHERE workspace_id = %s",
                     [document_id, workspace.pk],
                 )
-    with owner_connection() as owner, owner.cursor() as cursor:
+    with owner_connection() as schema_owner, schema_owner.cursor() as cursor:
         cursor.execute("ANALYZE chunks")
         cursor.execute("ANALYZE documents")
     return loaded
@@ -407,7 +408,8 @@ def measure(classes: dict, tiny: dict) -> tuple[list, dict, dict]:  # type: igno
     def unfiltered(_entry: dict, query: np.ndarray) -> float:  # type: ignore[type-arg]
         return unfiltered_query(query)[1]
 
-    rows, spreads = [], {}
+    rows: list[dict[str, Any]] = []
+    spreads: dict[str, Any] = {}
     single: dict = {}  # type: ignore[type-arg]
     for name, queries in classes.items():
         recalls, short = [], 0
@@ -417,7 +419,7 @@ def measure(classes: dict, tiny: dict) -> tuple[list, dict, dict]:  # type: igno
             found = {h.chunk_id for h in hits}
             recalls.append(len(found & expected) / min(10, len(entry["ids"])))
             short += len(hits) < min(10, len(entry["ids"]))
-        runs = {"ours": ours, "exact": exact}
+        runs: dict[str, Callable[..., float]] = {"ours": ours, "exact": exact}
         if name == "large":
             runs["unfiltered"] = unfiltered
             single_recalls = []

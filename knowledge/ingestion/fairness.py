@@ -24,7 +24,13 @@ sweeper re-queues the document itself and serves the waiting lists, so a
 lost release delays the next admission but never stops it.
 
 Without Redis, bulk documents are queued directly (ingestion goes on,
-unfairly) and a warning is logged.
+unfairly) and a warning is logged. The keys assume one Redis server (the
+scripts name keys they build, which Redis Cluster does not allow).
+
+TODO: graph tasks are not admitted this way: a bulk job's graph tasks reach
+the graph queue as its documents are embedded, and with slow model
+extraction another organization's graph stage waits behind them (remove
+when graph tasks get a per-organization window too).
 """
 
 from __future__ import annotations
