@@ -7,7 +7,10 @@ neighbours mean something. Atrium's own query (``vector_hits``) runs inside
 each workspace's tenant context, as the product does, after
 ``atrium_vector_indexes`` gave the large workspaces their HNSW indexes.
 
-Measured side by side in one run:
+Measured side by side in one run, each class in ``ROUNDS`` rounds of
+shuffled queries, every query run back to back against its yardstick (the
+order rotating), so both sides meet the same machine; the spread of the
+per-round ratios is reported as the noise:
 
 - recall@10 against exact top-10 (numpy, same vectors) for the largest
   workspace, the workspace holding the median chunk, tiny workspaces, and
@@ -15,7 +18,8 @@ Measured side by side in one run:
   min(10, N) rows are counted;
 - p50/p95 latency of each class, of exact search (the B-tree path forced)
   on the same workspaces, and of unfiltered HNSW over a one-workspace table
-  of the largest workspace's size;
+  of the largest workspace's vectors, built with the same parameters and
+  searched at the same ef_search (its recall is reported too);
 - row-level security: the largest and a tiny workspace's query with RLS (the
   runtime role in context) against the same query without it (a role that
   bypasses RLS), with both plans compared.
