@@ -31,7 +31,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -238,7 +238,11 @@ def erasure_run(*, receipt_id: uuid.UUID, requested_by_id: uuid.UUID) -> str:
     """Purge what the receipt names and complete the receipt; idempotent."""
     with as_user(requested_by_id):
         receipt = ErasureReceipt.objects.filter(pk=receipt_id).first()
-        if receipt is None or receipt.status != ErasureStatus.PENDING:
+        # A failed purge may be run again; a completed one is left alone.
+        if receipt is None or receipt.status not in (
+            ErasureStatus.PENDING,
+            ErasureStatus.FAILED,
+        ):
             return receipt.status if receipt else "missing"
         if receipt.subject_type == ErasureSubject.WORKSPACE:
             workspace_ids = [receipt.subject_id]
@@ -254,18 +258,29 @@ def erasure_run(*, receipt_id: uuid.UUID, requested_by_id: uuid.UUID) -> str:
 
     if "tables" not in removed:
         tables: dict[str, int] = {}
-        with transaction.atomic():
-            for workspace_id in workspace_ids:
-                prepared[workspace_id], keys = _workspace_rows_purge(
-                    workspace_id, tables
-                )
-                key_ids.extend(keys)
+        try:
+            with transaction.atomic():
+                for workspace_id in workspace_ids:
+                    prepared[workspace_id], keys = _workspace_rows_purge(
+                        workspace_id, tables
+                    )
+                    key_ids.extend(keys)
+                with as_user(requested_by_id):
+                    if receipt.subject_type == ErasureSubject.ORGANIZATION:
+                        _organization_rows_purge(receipt.subject_id, tables)
+                    removed["tables"] = dict(sorted(tables.items()))
+                    removed["workspaces"] = [str(w) for w in workspace_ids]
+                    ErasureReceipt.objects.filter(pk=receipt_id).update(removed=removed)
+        except DatabaseError as error:
+            # Nothing was removed (one transaction); the receipt must say so
+            # rather than stay pending, and the purge may be run again.
+            logger.exception("erasure %s: rows not purged", receipt_id)
             with as_user(requested_by_id):
-                if receipt.subject_type == ErasureSubject.ORGANIZATION:
-                    _organization_rows_purge(receipt.subject_id, tables)
-                removed["tables"] = dict(sorted(tables.items()))
-                removed["workspaces"] = [str(w) for w in workspace_ids]
-                ErasureReceipt.objects.filter(pk=receipt_id).update(removed=removed)
+                ErasureReceipt.objects.filter(pk=receipt_id).update(
+                    status=ErasureStatus.FAILED,
+                    errors=[{"step": "rows", "error": type(error).__name__}],
+                )
+            return str(ErasureStatus.FAILED)
 
     # The rows are gone for good; what follows lives outside PostgreSQL.
     # Each step is independent, so one failing (an unreachable graph) must

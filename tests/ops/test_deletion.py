@@ -25,6 +25,7 @@ from tenancy.context import as_user, as_workspace
 from tenancy.data_models import ErasureReceipt, ExportJob
 from tenancy.db import owner_connection
 from tenancy.exports import export_request
+from tenancy.invitations import invitation_create
 from tests.api.conftest import user_api
 from tests.knowledge.conftest import ingest
 from tests.support.tenants import Tenant, add_agent, add_workspace
@@ -61,6 +62,14 @@ def populate(tenant: Tenant, workspace: Any = None) -> dict[str, Any]:
         services.api_key_revoke(api_key=key.api_key, reason="rotated")
         export_request(
             workspace=workspace, actor_id=tenant.owner.pk, include_embeddings=False
+        )
+        invitation_create(
+            organization=tenant.organization,
+            workspace=workspace,
+            email=f"guest-{workspace.pk.hex[:8]}@example.com",
+            role="viewer",
+            invited_by=tenant.owner,
+            site_url="http://testserver",
         )
     with as_workspace(workspace.pk):
         session = ChatSession.objects.create(workspace=workspace, agent=agent)
@@ -178,6 +187,7 @@ def test_deleting_a_workspace_leaves_nothing_of_it(graph_on, tenant_a, tenant_b)
     assert removed["tables"]["documents"] == 1 and removed["tables"]["chunks"] >= 1
     assert removed["tables"]["workspaces"] == 1
     assert removed["tables"]["webhook_endpoints"] == 1
+    assert removed["tables"]["invitations"] == 1
     assert removed["tables"]["audit_log"] >= 4
     assert removed["document_files"]["removed"] == 1
     assert removed["export_files"]["removed"] == 1
@@ -257,3 +267,22 @@ def test_only_a_deleted_workspace_can_lose_its_audit_log(tenant_a):
                 "SELECT atrium_audit_erase(%s, NULL)", [tenant_a.workspace.pk]
             )
     assert owner_rows("workspace_id", tenant_a.workspace.pk)["audit_log"] >= 1
+
+
+def test_a_purge_that_cannot_run_fails_visibly_and_removes_nothing(tenant_a):
+    populate(tenant_a)
+    before = owner_rows("workspace_id", tenant_a.workspace.pk)
+    # A receipt for a workspace nobody deleted: the audit door refuses it.
+    with as_user(tenant_a.owner.pk):
+        receipt = ErasureReceipt.objects.create(
+            subject_type="workspace",
+            subject_id=tenant_a.workspace.pk,
+            organization_id=tenant_a.organization.pk,
+            requested_by_id=tenant_a.owner.pk,
+        )
+
+    failed = purge(receipt.pk, tenant_a.owner.pk)
+
+    assert failed.status == "failed"
+    assert [e["step"] for e in failed.errors] == ["rows"]
+    assert owner_rows("workspace_id", tenant_a.workspace.pk) == before
