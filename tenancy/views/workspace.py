@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -21,6 +20,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.models import User
 from tenancy import erasure, services
+from tenancy.api.access import Rule
 from tenancy.api.serializers import APIKeyCreateIn
 from tenancy.api.views import WorkspaceDetailView, WorkspaceKeyDetailView
 from tenancy.api.views import WorkspaceKeysView as KeysAPI
@@ -48,7 +48,7 @@ def _user(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
-def _may(page: Page, rule: Any) -> bool:
+def _may(page: Page, rule: Rule | None) -> bool:
     return (
         rule is not None
         and rule.role is not None
