@@ -57,4 +57,4 @@ def tenant_b(db: None) -> Tenant:
     return make_tenant("b")
 
 
-pytest_plugins = ["tests.support.worker"]
+pytest_plugins = ["tests.support.worker", "tests.support.browser"]

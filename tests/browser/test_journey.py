@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 
-from tests.browser.conftest import Journey
+from tests.support.browser import Journey
 from tests.support.worker import Worker, start_worker, stop_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

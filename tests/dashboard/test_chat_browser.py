@@ -1,12 +1,9 @@
 """Chat in real headless Chromium: streamed, cited answers and their errors.
 
-Uses the browser journey fixtures (tests/browser/conftest.py): any console
+Uses the browser fixtures (tests/support/browser.py): any console
 error (a content-security-policy violation included), page error or missing
 template variable fails the test; screenshots land in var/screenshots/.
 """
-
-# Fixtures imported from tests/browser/conftest.py are arguments of the same name.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,7 +16,7 @@ from django.test import Client
 
 from knowledge import tasks
 from tests.agents.support import make_agent, stock
-from tests.browser.conftest import Journey, browser, journey  # noqa: F401  (fixtures)
+from tests.support.browser import Journey
 from tests.support.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -2,8 +2,8 @@
 
 Files chosen in the picker and dropped on the drop zone upload through
 documents.js, each with its outcome; the list then follows ingestion by
-itself until the document is ready, and stops asking. Uses the browser
-journey fixtures (tests/browser/conftest.py): any console error (a content
+itself until the document is ready, and stops asking. Uses the
+browser fixtures (tests/support/browser.py): any console error (a content
 security policy violation included), page error or missing template variable
 fails the test; screenshots land in var/screenshots/.
 """
@@ -23,9 +23,9 @@ from django.test import Client
 
 from knowledge.models import Document
 from tenancy.context import as_workspace
-from tests.browser.conftest import Journey, browser, journey  # noqa: F401
 from tests.dashboard.conftest import MISSING
 from tests.dashboard.test_documents import worker  # noqa: F401  (fixture)
+from tests.support.browser import Journey
 from tests.support.tenants import Tenant, make_tenant
 from tests.support.worker import Worker
 

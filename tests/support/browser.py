@@ -1,10 +1,12 @@
-"""Real headless Chromium against a live Atrium, for the dashboard journeys.
+"""Real headless Chromium against a live Atrium (a pytest plugin of the suite).
 
 Debian's ``chromium`` package (``make browser`` installs it) driven by
 Playwright with the system browser; ``playwright install`` cannot download
 browsers on these machines. Every page's console errors and failed requests
 fail the test; screenshots land in var/screenshots/ at desktop and phone
-width.
+width. One browser serves the whole run: Playwright's sync API cannot run
+twice at once in one thread, so every browser test takes these fixtures by
+name (tests/conftest.py registers this module) rather than importing them.
 """
 
 from __future__ import annotations
