@@ -105,6 +105,8 @@ def _document_url(page: Page, document_id: uuid.UUID | str) -> str:
 
 def _create(page: Page, request: HttpRequest, name: str, **fields: Any) -> FileOutcome:
     try:
+        # One file at a time: the plan check counts the documents this request
+        # has already created (they are in its transaction), so each adds one.
         result = bulk.document_create_within_plan(
             workspace=page.ws, adding=1, created_by=request.user, **fields
         )
@@ -294,6 +296,19 @@ def _list_context(request: HttpRequest, page: Page) -> dict[str, Any]:
     }
 
 
+def _stored_outcomes(request: HttpRequest) -> list[FileOutcome]:
+    """The outcomes of the last form upload, shown once."""
+    stored = request.session.pop(OUTCOMES_SESSION_KEY, None)
+    if not isinstance(stored, list):
+        return []
+    names = set(FileOutcome.__dataclass_fields__)
+    return [
+        FileOutcome(**{k: str(v) for k, v in item.items() if k in names})
+        for item in stored
+        if isinstance(item, dict) and {"name", "outcome"} <= item.keys()
+    ]
+
+
 def _htmx_target(request: HttpRequest) -> str | None:
     htmx = getattr(request, "htmx", None)
     return htmx.target if htmx else None
@@ -311,12 +326,12 @@ def _list_page(
     if _htmx_target(request) == "documents-list":
         response = render(request, "knowledge/_document_list.html", context)
     else:
-        outcomes = request.session.pop(OUTCOMES_SESSION_KEY, None) or []
+        outcomes = _stored_outcomes(request)
         context.update(
             nav="documents",
             files_form=files_form or DocumentFilesForm(),
             text_form=text_form or DocumentTextForm(),
-            outcomes=[FileOutcome(**o) for o in outcomes],
+            outcomes=outcomes,
             accept=ACCEPT,
             upload_max_bytes=settings.ATRIUM_UPLOAD_MAX_BYTES,
             text_open=text_form is not None,
