@@ -214,6 +214,8 @@ def test_two_factor_authentication_from_activation_to_recovery():
     )
     assert activated.status_code == 302
     assert Authenticator.objects.filter(user=user, type="totp").exists()
+    overview = page_text(client.get("/accounts/2fa/"))
+    assert "Turn off" in overview and "10 of 10 left" in overview
 
     # Recovery codes: shown, then regenerated.
     codes = recovery_codes(page_text(client.get("/accounts/2fa/recovery-codes/")))
