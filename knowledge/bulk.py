@@ -43,11 +43,12 @@ class Upload:
     file: IO[bytes]
 
 
-def documents_quota_check(*, workspace: Workspace, adding: int = 1) -> None:
-    """Refuse documents past the plan; call inside the creating transaction.
+def documents_quota_check(*, workspace: Workspace) -> None:
+    """Refuse one more document past the plan; call inside the creating transaction.
 
     Locks the workspace row so concurrent uploads cannot both take the last
-    slot.
+    slot. Documents created earlier in the same transaction (the other files
+    of one request) are already counted.
     """
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
     organization = Organization.objects.get(pk=workspace.organization_id)
@@ -55,16 +56,16 @@ def documents_quota_check(*, workspace: Workspace, adding: int = 1) -> None:
     quotas.check_limit(
         organization,
         limit="documents_per_workspace",
-        current=current + adding - 1,
+        current=current,
     )
 
 
 def document_create_within_plan(
-    *, workspace: Workspace, adding: int = 1, **fields: Any
+    *, workspace: Workspace, **fields: Any
 ) -> services.DocumentCreateResult:
     """``document_create`` after checking the plan's document limit."""
     with transaction.atomic():
-        documents_quota_check(workspace=workspace, adding=adding)
+        documents_quota_check(workspace=workspace)
         return services.document_create(workspace=workspace, **fields)
 
 
@@ -106,7 +107,6 @@ def _one(
     workspace: Workspace,
     name: str,
     file: IO[bytes],
-    created: int,
     actor: Any,
     api_key: APIKey | None,
 ) -> dict[str, Any]:
@@ -119,7 +119,6 @@ def _one(
     try:
         result = document_create_within_plan(
             workspace=workspace,
-            adding=created + 1,
             file=file,
             filename=name,
             created_by=actor,
@@ -149,19 +148,15 @@ def ingest_job_create(
     taken, and the error propagates (nothing of the job is kept).
     """
     files: list[dict[str, Any]] = []
-    created = 0
 
     def take(name: str, file: IO[bytes]) -> None:
-        nonlocal created
         outcome = _one(
             workspace=workspace,
             name=name,
             file=file,
-            created=created,
             actor=created_by,
             api_key=created_by_api_key,
         )
-        created += bool(outcome.get("created"))
         files.append(outcome)
 
     for upload in uploads:
@@ -176,6 +171,7 @@ def ingest_job_create(
         else:
             take(upload.name, upload.file)
 
+    created = sum(1 for outcome in files if outcome.get("created"))
     # Admitted to the ingest queue a few at a time per organization, once
     # this transaction commits, so a large job cannot starve other
     # organizations' uploads.

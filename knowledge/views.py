@@ -108,7 +108,7 @@ def _create(page: Page, request: HttpRequest, name: str, **fields: Any) -> FileO
         # One file at a time: the plan check counts the documents this request
         # has already created (they are in its transaction), so each adds one.
         result = bulk.document_create_within_plan(
-            workspace=page.ws, adding=1, created_by=request.user, **fields
+            workspace=page.ws, created_by=request.user, **fields
         )
     except IngestionError as error:
         return FileOutcome(name, "refused", code=error.code, message=error.message)

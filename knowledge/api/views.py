@@ -111,15 +111,14 @@ class DocumentListView(UploadView):
         uploads = _uploads(request)
         if uploads:
             results = [
-                self._create(adding=index, file=upload.file, filename=upload.name)
-                for index, upload in enumerate(uploads, start=1)
+                self._create(file=upload.file, filename=upload.name)
+                for upload in uploads
             ]
         else:
             data = s.DocumentTextIn(data=request.data)
             data.is_valid(raise_exception=True)
             results = [
                 self._create(
-                    adding=1,
                     text=data.validated_data["text"],
                     title=data.validated_data["title"],
                     text_format=data.validated_data["format"],

@@ -135,6 +135,23 @@ def test_the_document_limit_holds(world):
         assert uploaded(world).count() == 1
 
 
+def test_several_files_in_one_request_fill_the_limit_exactly(world):
+    with as_user(world.users["owner"].pk):
+        Organization.objects.filter(pk=world.org_a.pk).update(
+            max_documents_per_workspace=3  # the world holds one already
+        )
+    files = [named("one.txt", b"first file"), named("two.txt", b"second file")]
+    response = multipart(world.api("owner"), docs_path(world), file=files)
+    assert response.status_code == 201, response.content
+    assert [item["created"] for item in response.json()] == [True, True]
+
+    files = [named("three.txt", b"third file")]
+    refused = multipart(world.api("owner"), docs_path(world), file=files)
+    assert refused.status_code == 403
+    with as_user(world.users["owner"].pk):
+        assert uploaded(world).count() == 2
+
+
 def test_list_filters_by_status_and_delete_removes_chunks(world):
     api = world.api("owner")
     ready_id = upload_text(api, world).json()[0]["document"]["id"]
