@@ -85,24 +85,35 @@ def test_every_scrape_counts_the_requests_of_every_gunicorn_worker(
     port, metrics_dir = gunicorn
     path = f"/v1/workspaces/{uuid.uuid4()}/documents"
 
+    def workers_seen() -> set[str]:
+        files = metrics_dir.glob("counter_*.db")
+        return {name.stem.rsplit("_", 1)[1] for name in files}
+
+    # Send batches until both workers have answered some (the second may
+    # still be booting when the first is ready), within a bound.
+    statuses: list[int] = []
+    deadline = time.monotonic() + 90
     with ThreadPoolExecutor(max_workers=6) as pool:
-        statuses = list(pool.map(lambda _: _get(port, path)[0], range(30)))
+        while len(workers_seen()) < 2 or len(statuses) < 30:
+            assert time.monotonic() < deadline, f"workers seen: {workers_seen()}"
+            statuses += pool.map(lambda _: _get(port, path)[0], range(12))
+    sent = len(statuses)
     scrapes = [
         _get(port, "/metrics", Authorization=f"Bearer {TOKEN}") for _ in range(6)
     ]
 
     assert set(statuses) == {401}
     # Both workers answered some of them and wrote their own files...
-    pids = {name.stem.rsplit("_", 1)[1] for name in metrics_dir.glob("counter_*.db")}
-    assert len(pids) == 2
+    assert len(workers_seen()) == 2
     # ...and whichever worker serves the scrape reports all of them.
     for status, body in scrapes:
         assert status == 200
         text = body.decode()
         total = value(text, "atrium_http_requests_total", route=ROUTE, status="401")
-        assert total == 30
+        assert total == sent
         assert (
-            value(text, "atrium_http_request_duration_seconds_count", route=ROUTE) == 30
+            value(text, "atrium_http_request_duration_seconds_count", route=ROUTE)
+            == sent
         )
     assert _get(port, "/metrics")[0] == 404
 

@@ -4,9 +4,9 @@ Debian's ``chromium`` package (``make browser`` installs it) driven by
 Playwright with the system browser; ``playwright install`` cannot download
 browsers on these machines. Every page's console errors and failed requests
 fail the test; screenshots land in var/screenshots/ at desktop and phone
-width. One browser serves the whole run: Playwright's sync API cannot run
-twice at once in one thread, so every browser test takes these fixtures by
-name (tests/conftest.py registers this module) rather than importing them.
+width. Playwright's sync API cannot run twice at once in one thread, so
+every browser test takes these fixtures by name (tests/conftest.py registers
+this module) rather than importing them, and one browser serves a module.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-
-# Playwright's sync API runs an event loop in the test's thread; Django's ORM
-# refuses to run beside one unless told the thread is really synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
@@ -69,10 +65,29 @@ def _chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module.
+
+    Playwright's sync API runs an event loop in the test's thread while it
+    is open: per module, so it is closed again before tests that start
+    event loops of their own (asyncio.run) and Django's check against ORM
+    calls beside a running loop is lifted only meanwhile.
+    """
     from playwright.sync_api import sync_playwright
 
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _launched(sync_playwright)
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _launched(sync_playwright: Any) -> Iterator[Any]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=_chromium(),
