@@ -236,7 +236,7 @@ class EvalRun(models.Model):
 class ProviderCredential(models.Model):
     """An organization's own key (and server) for one model provider.
 
-    The key is stored sealed (``agents.providers.vault``) and only its hint
+    The key is stored sealed (``tenancy.vault``) and only its hint
     is ever shown. Agents of every workspace of the organization use it in
     place of the platform's key for that provider.
     """

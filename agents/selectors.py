@@ -9,10 +9,10 @@ from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from agents.models import ChatSession, EvalRun, EvalSet, Message, ProviderCredential
-from agents.providers import vault
 from agents.providers.credentials import ProviderCredentials
 from agents.providers.errors import ProviderNotConfigured
 from billing.models import UsageEvent, UsageEventType
+from tenancy import vault
 from tenancy.context import Principal
 
 

@@ -9,8 +9,7 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 
 from agents.models import Agent, ProviderCredential
-from agents.providers import vault
-from tenancy import quotas
+from tenancy import quotas, vault
 from tenancy.errors import ConflictError
 from tenancy.models import Organization, Workspace
 from tenancy.services import audit_record
@@ -96,7 +95,7 @@ def provider_credential_set(
     keeps only a base URL (a keyless local server). Returns the credential
     and whether it was created.
     """
-    sealed = vault.seal(api_key) if api_key else ""
+    sealed = vault.seal(api_key, what="Provider credentials") if api_key else ""
     credential, created = ProviderCredential.objects.update_or_create(
         organization=organization,
         provider=provider,

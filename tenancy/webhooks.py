@@ -19,11 +19,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from tenancy import vault
 from tenancy.addresses import url_check
 from tenancy.context import as_workspace
 from tenancy.data_models import (
@@ -32,7 +32,6 @@ from tenancy.data_models import (
     WebhookEvent,
     WebhookEventType,
 )
-from tenancy.errors import AtriumError
 from tenancy.models import Workspace
 from tenancy.services import audit_record
 
@@ -45,43 +44,25 @@ EVENT_TYPES = tuple(WebhookEventType.values)
 # --- secrets -----------------------------------------------------------------
 
 
-class EncryptionUnavailable(AtriumError):
-    status = 409
-    code = "encryption_unavailable"
-
-
-def _fernet() -> MultiFernet:
-    """Encryption of stored secrets under ``ATRIUM_ENCRYPTION_KEYS``.
-
-    The first key seals, every listed key opens. Rotation: put a new key
-    first; secrets sealed with an older key still open.
-
-    TODO: re-seal every endpoint's secret with the newest key in one command
-    (remove when a management command does it); until then rotate each
-    endpoint's secret (which seals it anew) before dropping an old key.
-    """
-    keys = [str(k).strip() for k in settings.ATRIUM_ENCRYPTION_KEYS if k]
-    if not keys:
-        raise EncryptionUnavailable(
-            "Webhook secrets cannot be stored: no encryption key is configured "
-            "(ATRIUM_ENCRYPTION_KEYS)."
-        )
-    return MultiFernet([Fernet(key.encode()) for key in keys])
-
-
 def secret_generate() -> str:
     """A new signing secret: a recognisable prefix and 256 random bits."""
     return f"{settings.ATRIUM_API_KEY_PREFIX}wh_{secrets.token_urlsafe(32)}"
 
 
 def secret_seal(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    """Seal a signing secret (tenancy.vault).
+
+    TODO: re-seal every endpoint's secret with the newest key in one command
+    (remove when a management command does it); until then rotate each
+    endpoint's secret (which seals it anew) before dropping an old key.
+    """
+    return vault.seal(secret, what="Webhook secrets")
 
 
 def secret_open(sealed: str) -> str:
     try:
-        return _fernet().decrypt(sealed.encode()).decode()
-    except InvalidToken:
+        return vault.unseal(sealed)
+    except vault.SealBroken:
         # A key was dropped from the settings before the secret was rotated.
         raise RuntimeError("A webhook secret cannot be decrypted.") from None
 

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from agents.models import ProviderCredential
-from agents.providers import vault
 from agents.services import provider_credential_set
+from tenancy import vault
 from tenancy.context import as_user
 from tenancy.models import AuditLog
 from tests.agents.support import make_agent, stock

@@ -1,10 +1,11 @@
-"""Encryption at rest of the provider keys organizations store.
+"""Encryption at rest of the secrets Atrium stores for its customers.
 
-Keys are sealed with Fernet (AES-128-CBC with HMAC-SHA256) under the keys
-of ``ATRIUM_ENCRYPTION_KEYS``, newest first. Any listed key opens a sealed
-value, the first one seals, so rotation is: put a new key first, run
-``manage.py atrium_provider_keys_rotate`` to re-seal every stored value
-with it, then drop the old key.
+Organizations' provider keys and webhook endpoints' signing secrets are
+sealed with Fernet (AES-128-CBC with HMAC-SHA256) under the keys of
+``ATRIUM_ENCRYPTION_KEYS``, newest first. Any listed key opens a sealed
+value, the first one seals, so rotation is: put a new key first, re-seal
+what is stored (``manage.py atrium_provider_keys_rotate`` for provider
+keys), then drop the old key.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ class EncryptionUnavailable(AtriumError):
     status = 409
     code = "encryption_unavailable"
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "Secrets") -> None:
         super().__init__(
-            "Provider credentials cannot be stored: no encryption key is "
-            "configured (ATRIUM_ENCRYPTION_KEYS)."
+            f"{what} cannot be stored: no encryption key is configured "
+            "(ATRIUM_ENCRYPTION_KEYS)."
         )
 
 
@@ -30,20 +31,20 @@ class SealBroken(Exception):
     """A sealed value no configured key opens (its key was dropped too soon)."""
 
 
-def _keys() -> list[Fernet]:
+def _keys(what: str = "Secrets") -> list[Fernet]:
     keys = [str(key).strip() for key in settings.ATRIUM_ENCRYPTION_KEYS if key]
     if not keys:
-        raise EncryptionUnavailable()
+        raise EncryptionUnavailable(what)
     return [Fernet(key.encode()) for key in keys]
 
 
-def _fernet() -> MultiFernet:
-    return MultiFernet(_keys())
+def _fernet(what: str = "Secrets") -> MultiFernet:
+    return MultiFernet(_keys(what))
 
 
-def seal(secret: str) -> str:
-    """Encrypt ``secret`` with the newest key."""
-    return _fernet().encrypt(secret.encode()).decode()
+def seal(secret: str, *, what: str = "Secrets") -> str:
+    """Encrypt ``secret`` with the newest key; ``what`` names it in errors."""
+    return _fernet(what).encrypt(secret.encode()).decode()
 
 
 def unseal(sealed: str) -> str:
