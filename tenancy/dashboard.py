@@ -102,91 +102,86 @@ def _enforce(
 ) -> None:
     try:
         enforce(rule, principal, role, ranks)
-    except exceptions.MethodNotAllowed:
+    except (exceptions.MethodNotAllowed, exceptions.PermissionDenied):
         raise PermissionDenied from None
-    except exceptions.PermissionDenied:
-        raise PermissionDenied from None
+
+
+PageView = Callable[Concatenate[HttpRequest, Page, P], HttpResponse]
+
+
+def _guarded(
+    access: dict[str, Rule],
+    url_kwarg: str,
+    resolve: Callable[[HttpRequest, Principal, uuid.UUID, Rule | None], Page],
+) -> Callable[[PageView[P]], Callable[..., HttpResponse]]:
+    """Sign-in, then ``resolve`` the URL's ``url_kwarg`` to a Page (404 or 403)."""
+
+    def decorate(view: PageView[P]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            object_id = kwargs.pop(url_kwarg)
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            principal = _principal(request)
+            page = resolve(request, principal, object_id, _rule_for(access, request))
+            request.page = page  # type: ignore[attr-defined]
+            return view(request, page, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _workspace(
+    request: HttpRequest,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    rule: Rule | None,
+) -> Page:
+    try:
+        found = workspace_access(principal, workspace_id)
+    except exceptions.NotFound:
+        raise Http404("No such workspace.") from None
+    _enforce(rule, principal, found.role, WORKSPACE_RANK)
+    request.session[LAST_WORKSPACE] = str(found.workspace.pk)
+    return Page(
+        organization=found.workspace.organization,
+        organization_role=found.organization_role,
+        workspace=found.workspace,
+        workspace_role=found.role,
+    )
+
+
+def _organization(
+    request: HttpRequest,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    rule: Rule | None,
+) -> Page:
+    try:
+        found = organization_access(principal, organization_id)
+    except exceptions.NotFound:
+        raise Http404("No such organization.") from None
+    _enforce(rule, principal, found.role, ORGANIZATION_RANK)
+    return Page(organization=found.organization, organization_role=found.role)
 
 
 def workspace_page(
     access: dict[str, Rule],
-) -> Callable[
-    [Callable[Concatenate[HttpRequest, Page, P], HttpResponse]],
-    Callable[..., HttpResponse],
-]:
+) -> Callable[[PageView[P]], Callable[..., HttpResponse]]:
     """Guard a view under ``/app/w/<workspace_id>/`` with a per-method role map.
 
     The view receives the resolved :class:`Page` after the request and before
     its URL arguments (``workspace_id`` is consumed here).
     """
-
-    def decorate(
-        view: Callable[Concatenate[HttpRequest, Page, P], HttpResponse],
-    ) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapper(
-            request: HttpRequest, workspace_id: uuid.UUID, *args: Any, **kwargs: Any
-        ) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            principal = _principal(request)
-            try:
-                found = workspace_access(principal, workspace_id)
-            except exceptions.NotFound:
-                raise Http404("No such workspace.") from None
-            _enforce(_rule_for(access, request), principal, found.role, WORKSPACE_RANK)
-
-            page = Page(
-                organization=found.workspace.organization,
-                organization_role=found.organization_role,
-                workspace=found.workspace,
-                workspace_role=found.role,
-            )
-            request.page = page  # type: ignore[attr-defined]
-            request.session[LAST_WORKSPACE] = str(found.workspace.pk)
-            return view(request, page, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
+    return _guarded(access, "workspace_id", _workspace)
 
 
 def organization_page(
     access: dict[str, Rule],
-) -> Callable[
-    [Callable[Concatenate[HttpRequest, Page, P], HttpResponse]],
-    Callable[..., HttpResponse],
-]:
+) -> Callable[[PageView[P]], Callable[..., HttpResponse]]:
     """Guard a view under ``/app/organizations/<organization_id>/``."""
-
-    def decorate(
-        view: Callable[Concatenate[HttpRequest, Page, P], HttpResponse],
-    ) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapper(
-            request: HttpRequest,
-            organization_id: uuid.UUID,
-            *args: Any,
-            **kwargs: Any,
-        ) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            principal = _principal(request)
-            try:
-                found = organization_access(principal, organization_id)
-            except exceptions.NotFound:
-                raise Http404("No such organization.") from None
-            _enforce(
-                _rule_for(access, request), principal, found.role, ORGANIZATION_RANK
-            )
-
-            page = Page(organization=found.organization, organization_role=found.role)
-            request.page = page  # type: ignore[attr-defined]
-            return view(request, page, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
+    return _guarded(access, "organization_id", _organization)
 
 
 # Read by anyone who can see the page; written by members; managed by admins.
