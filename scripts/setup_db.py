@@ -38,6 +38,11 @@ def setting(name: str) -> str:
     return os.environ.get(name) or DEFAULTS[name]
 
 
+# Custom plans let a search match its workspace's own index; JIT compilation
+# costs more than any of Atrium's queries (docs/search.md).
+RUNTIME_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+
+
 def parts(url: str) -> dict[str, str]:
     split = urlsplit(url)
     return {
@@ -89,6 +94,16 @@ def main() -> int:
             "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
             app["password"],
         )
+        # The runtime's planner settings (config/settings/base.py) hold for the
+        # role too, so they survive a pooler that drops connection options.
+        for name, value in RUNTIME_SETTINGS.items():
+            cur.execute(
+                sql.SQL("ALTER ROLE {} SET {} = {}").format(
+                    sql.Identifier(app["user"]),
+                    sql.Identifier(name),
+                    sql.Literal(value),
+                )
+            )
         ensure_role(cur, definer, "NOLOGIN NOSUPERUSER BYPASSRLS", "")
         cur.execute(
             sql.SQL("GRANT {} TO {}").format(

@@ -103,8 +103,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["OPTIONS"] = {
     # Custom plans keep the explicit workspace filter visible to the planner,
-    # so per-workspace indexes are matched (docs/search.md).
-    "options": "-c plan_cache_mode=force_custom_plan",
+    # so per-workspace indexes are matched. JIT compilation is off: the
+    # row-level security filter raises a large workspace's search above the
+    # JIT cost threshold, and compiling took 12 ms of a 7 ms query
+    # (docs/search.md). scripts/setup_db.py sets both on the runtime role
+    # too, for connections through a pooler that drops these options.
+    "options": "-c plan_cache_mode=force_custom_plan -c jit=off",
 }
 DATABASE_OWNER = env.db_url(
     "DATABASE_OWNER_URL", default="postgres://atrium_owner@127.0.0.1:5432/atrium"

@@ -7,6 +7,8 @@ psql -v ON_ERROR_STOP=1 --username postgres \
   -v app_password="${ATRIUM_APP_PASSWORD}" <<'SQL'
 CREATE ROLE atrium_owner LOGIN CREATEDB PASSWORD :'owner_password';
 CREATE ROLE atrium_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB PASSWORD :'app_password';
+ALTER ROLE atrium_app SET plan_cache_mode = force_custom_plan;
+ALTER ROLE atrium_app SET jit = off;
 CREATE ROLE atrium_definer NOLOGIN BYPASSRLS;
 GRANT atrium_definer TO atrium_owner;
 CREATE DATABASE atrium OWNER atrium_owner;

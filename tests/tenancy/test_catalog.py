@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -162,3 +163,37 @@ def test_code_never_sets_a_session_level_context():
     for path, call in calls:
         # The last argument, is_local, must be true: transaction-local only.
         assert re.sub(r"[\s\"']", "", call).endswith(",true)"), f"{path}: {call}"
+
+
+def test_the_runtime_plans_per_query_and_never_compiles():
+    # Custom plans let a search's literal workspace match its partial index;
+    # JIT compilation cost a large workspace's search more than the search.
+    assert rows("SHOW plan_cache_mode") == [("force_custom_plan",)]
+    assert rows("SHOW jit") == [("off",)]
+
+
+def test_the_runtime_role_keeps_its_planner_settings_without_options():
+    # A pooler may drop the connection's options; the role's own settings
+    # still apply (scripts/setup_db.py).
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+    ) as bare:
+        assert bare.execute("SHOW plan_cache_mode").fetchone() == ("force_custom_plan",)
+        assert bare.execute("SHOW jit").fetchone() == ("off",)
+
+
+def test_visibility_functions_keep_generic_plans_for_their_lookups():
+    found = dict(
+        rows(
+            "SELECT proname, array_to_string(proconfig, ',') FROM pg_proc"
+            " WHERE proname IN ('atrium_visible_workspace_ids',"
+            " 'atrium_visible_organization_ids', 'atrium_managed_organization_ids')"
+        )
+    )
+    assert len(found) == 3
+    assert all("plan_cache_mode=force_generic_plan" in c for c in found.values())
