@@ -81,6 +81,17 @@ def _dimensions() -> int:
     return int(settings.ATRIUM_EMBEDDING_DIMENSIONS)
 
 
+# A hit's document title, read by primary key for each row the query
+# returns. PostgreSQL evaluates a sub-select in the select list after the
+# sort and limit, so a search reads at most ``limit`` documents, whatever
+# the workspace's size, and the plan has no join for the planner to choose
+# differently under row-level security.
+_TITLE_SQL = (
+    "(SELECT d.title FROM documents d"
+    " WHERE d.id = c.document_id AND d.workspace_id = c.workspace_id)"
+)
+
+
 def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -88,7 +99,11 @@ def _filters_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
         clauses.append("c.document_id = ANY(%s::uuid[])")
         params.append([str(d) for d in filters.document_ids])
     if filters.metadata:
-        clauses.append("(c.metadata @> %s::jsonb OR d.metadata @> %s::jsonb)")
+        clauses.append(
+            "(c.metadata @> %s::jsonb OR EXISTS (SELECT FROM documents d"
+            " WHERE d.id = c.document_id AND d.workspace_id = c.workspace_id"
+            " AND d.metadata @> %s::jsonb))"
+        )
         encoded = json.dumps(filters.metadata)
         params += [encoded, encoded]
     return "".join(f" AND {c}" for c in clauses), params
@@ -100,7 +115,7 @@ def _rows_to_hits(rows: list[tuple[Any, ...]], score_name: str) -> list[Hit]:
             kind="chunk",
             chunk_id=chunk_id,
             document_id=document_id,
-            document_title=title,
+            document_title=title or "",
             content=content,
             metadata=metadata or {},
             score=float(score),
@@ -131,16 +146,15 @@ def vector_statement(
     dims = _dimensions()
     extra, params = _filters_sql(filters)
     sql = f"""
-        SELECT c.id, c.document_id, d.title, c.content, c.metadata,
+        SELECT c.id, c.document_id, {_TITLE_SQL}, c.content, c.metadata,
                c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
-        FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE c.workspace_id = %s AND d.workspace_id = %s
-          AND c.embedding IS NOT NULL{extra}
+        FROM chunks c
+        WHERE c.workspace_id = %s AND c.embedding IS NOT NULL{extra}
         ORDER BY distance
         LIMIT %s
     """  # noqa: S608  (only the dimension, an int from settings, is formatted)
     vector = _vector_literal(embedding)
-    return sql, [vector, workspace.pk, workspace.pk, *params, limit]
+    return sql, [vector, workspace.pk, *params, limit]
 
 
 # Planner settings for one vector statement. With its own index, a large
@@ -237,17 +251,15 @@ def text_hits(
     """Full-text matches ranked by ``ts_rank_cd`` (web-search query syntax)."""
     extra, params = _filters_sql(filters)
     sql = f"""
-        SELECT c.id, c.document_id, d.title, c.content, c.metadata,
+        SELECT c.id, c.document_id, {_TITLE_SQL}, c.content, c.metadata,
                ts_rank_cd(c.search_vector, q) AS score
-        FROM chunks c JOIN documents d ON d.id = c.document_id,
-             websearch_to_tsquery('english', %s) AS q
-        WHERE c.workspace_id = %s AND d.workspace_id = %s
-          AND c.search_vector @@ q{extra}
+        FROM chunks c, websearch_to_tsquery('english', %s) AS q
+        WHERE c.workspace_id = %s AND c.search_vector @@ q{extra}
         ORDER BY score DESC, c.id
         LIMIT %s
     """  # noqa: S608  (the filter clauses are fixed strings with parameters)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [query, workspace.pk, workspace.pk, *params, limit])
+        cursor.execute(sql, [query, workspace.pk, *params, limit])
         rows = cursor.fetchall()
     return _rows_to_hits(rows, "text")
 

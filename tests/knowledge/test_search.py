@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from knowledge.models import Document
 from knowledge.search import SearchFilters, SearchRequest, search
 from tenancy.context import as_workspace
 from tests.knowledge.conftest import ingest, upload
@@ -109,6 +110,35 @@ def test_filters_restrict_to_documents_and_metadata(corpus):
         tenant, "password", "vector", filters=SearchFilters(metadata={"format": "md"})
     )
     assert tagged == []
+
+
+@pytest.mark.parametrize("search_type", ["vector", "text"])
+def test_document_metadata_filters_chunks_of_that_document(corpus, search_type):
+    tenant, documents, _b, _docs_b = corpus
+    tagged = documents["refunds.md"]
+    with as_workspace(tenant.workspace.pk):
+        Document.objects.filter(pk=tagged.pk).update(metadata={"team": "billing"})
+    try:
+        hits = run(
+            tenant,
+            "refund annual plan",
+            search_type,
+            filters=SearchFilters(metadata={"team": "billing"}),
+        )
+    finally:
+        with as_workspace(tenant.workspace.pk):
+            Document.objects.filter(pk=tagged.pk).update(metadata={})
+    assert hits and {h.document_id for h in hits} == {tagged.pk}
+
+
+@pytest.mark.parametrize("search_type", ["vector", "text", "hybrid"])
+def test_every_hit_carries_its_own_document_title(corpus, search_type):
+    tenant, _documents, _b, _docs_b = corpus
+    with as_workspace(tenant.workspace.pk):
+        titles = dict(Document.objects.values_list("pk", "title"))
+    hits = run(tenant, "password or refund or limits", search_type, limit=50)
+    assert len({h.document_id for h in hits}) > 1
+    assert all(h.document_title == titles[h.document_id] for h in hits)
 
 
 @pytest.mark.parametrize("search_type", ["vector", "text", "hybrid"])

@@ -46,6 +46,19 @@ def test_the_plan_uses_the_workspace_index_under_rls():
     assert "Sort" not in plan
 
 
+@pytest.mark.parametrize("threshold", [3, 10_000], ids=["indexed", "exact"])
+def test_titles_are_read_by_key_for_the_returned_hits_only(threshold):
+    # No join: each hit's document is read by its primary key after the
+    # limit, so row-level security cannot turn it into a scan of documents.
+    tenant, _documents = stock("titles", "Nothing secret here.")
+    vector_indexes_sync(threshold=threshold)
+    with as_workspace(tenant.workspace.pk):
+        plan = vector_plan(tenant.workspace, [0.01] * 384, limit=2)
+    assert "Join" not in plan and "Nested Loop" not in plan
+    assert "Index Scan using documents_pkey on documents d" in plan
+    assert "Seq Scan on documents" not in plan
+
+
 def test_a_small_workspace_is_searched_exactly():
     tenant, _documents = stock("small", "Nothing secret here.")
     vector_indexes_sync(threshold=10_000)
