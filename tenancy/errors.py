@@ -83,7 +83,11 @@ class InvitationWrongEmail(AtriumError):
     code = "invitation_wrong_email"
 
 
-class WebhookURLRefused(AtriumError):
-    """A webhook URL that Atrium will not call (private address, bad scheme)."""
+class URLRefused(AtriumError):
+    """A URL Atrium will not call (private address, bad scheme); see addresses."""
 
+    code = "url_refused"
+
+
+class WebhookURLRefused(URLRefused):
     code = "webhook_url_refused"

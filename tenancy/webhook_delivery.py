@@ -37,6 +37,7 @@ from tenancy.webhooks import (
     event_body,
     secret_open,
     signature,
+    url_policy,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        target = url_check(url)
+        target = url_check(url, policy=url_policy())
     except WebhookURLRefused as refused:
         reason = refused.details.get("reason", "refused")
         return Outcome(None, elapsed(), error=f"url_refused:{reason}", final=True)

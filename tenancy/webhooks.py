@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tenancy import vault
-from tenancy.addresses import url_check
+from tenancy.addresses import LOOPBACK, AllowList, Policy, url_check
 from tenancy.context import as_workspace
 from tenancy.data_models import (
     WebhookDelivery,
@@ -32,6 +32,7 @@ from tenancy.data_models import (
     WebhookEvent,
     WebhookEventType,
 )
+from tenancy.errors import WebhookURLRefused
 from tenancy.models import Workspace
 from tenancy.services import audit_record
 
@@ -39,6 +40,15 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Atrium-Signature"
 EVENT_TYPES = tuple(WebhookEventType.values)
+
+
+# --- where deliveries may go -------------------------------------------------
+
+
+def url_policy() -> Policy:
+    """Public https receivers; loopback too where the settings allow it."""
+    allowed = LOOPBACK if settings.ATRIUM_WEBHOOK_ALLOW_LOOPBACK else AllowList()
+    return Policy(refusal=WebhookURLRefused, allowed=allowed)
 
 
 # --- secrets -----------------------------------------------------------------
@@ -212,7 +222,7 @@ def webhook_endpoint_create(
     actor_id: uuid.UUID | None = None,
 ) -> EndpointWithSecret:
     """Register an endpoint; its secret is returned here and never again."""
-    url_check(url)
+    url_check(url, policy=url_policy())
     secret = secret_generate()
     endpoint = WebhookEndpoint.objects.create(
         workspace=workspace,
@@ -233,7 +243,7 @@ def webhook_endpoint_update(
 ) -> WebhookEndpoint:
     """Change an endpoint; turning it on again clears why it was disabled."""
     if "url" in fields:
-        url_check(fields["url"])
+        url_check(fields["url"], policy=url_policy())
     if "events" in fields:
         fields = {**fields, "events": sorted(set(fields["events"]))}
     if fields.get("is_active"):

@@ -87,22 +87,38 @@ def test_private_addresses_are_refused(world, url, reason):
         assert not WebhookEndpoint.objects.exists()
 
 
+def hook_check(url: str):  # type: ignore[no-untyped-def]
+    return url_check(url, policy=webhooks.url_policy())
+
+
+def hook_address_allowed(address: str) -> bool:
+    allowed = webhooks.url_policy().allowed
+    return address_allowed(ipaddress.ip_address(address), allowed=allowed)
+
+
 def test_loopback_is_refused_unless_allowed(settings):
     settings.ATRIUM_WEBHOOK_ALLOW_LOOPBACK = False
     with pytest.raises(WebhookURLRefused):
-        url_check("http://127.0.0.1:8000/hook")
+        hook_check("http://127.0.0.1:8000/hook")
     with pytest.raises(WebhookURLRefused):
-        url_check("http://localhost:8000/hook")
-    assert not address_allowed(ipaddress.ip_address("::1"))
+        hook_check("http://localhost:8000/hook")
+    assert not hook_address_allowed("::1")
     settings.ATRIUM_WEBHOOK_ALLOW_LOOPBACK = True
-    assert url_check("http://127.0.0.1:8000/hook").port == 8000
+    assert hook_check("http://127.0.0.1:8000/hook").port == 8000
     # Still only loopback: private ranges stay closed.
-    assert not address_allowed(ipaddress.ip_address("172.16.0.1"))
-    assert address_allowed(ipaddress.ip_address("93.184.216.34"))
+    assert not hook_address_allowed("172.16.0.1")
+    assert hook_address_allowed("93.184.216.34")
+
+
+def test_plain_http_goes_only_to_loopback():
+    with pytest.raises(WebhookURLRefused) as refused:
+        hook_check("http://93.184.216.34/hook")
+    assert refused.value.details["reason"] == "scheme"
+    assert hook_check("https://93.184.216.34/hook").port == 443
 
 
 def test_a_checked_target_connects_to_the_checked_address():
-    target = url_check("http://127.0.0.1:8000/hook?x=1")
+    target = hook_check("http://127.0.0.1:8000/hook?x=1")
     assert target.connect_url == "http://127.0.0.1:8000/hook?x=1"
     assert target.host_header == "127.0.0.1:8000"
 
