@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 
 from agents.models import Agent, ProviderCredential
+from agents.providers.credentials import organization_base_url_check
 from tenancy import quotas, vault
 from tenancy.errors import ConflictError
 from tenancy.models import Organization, Workspace
@@ -92,9 +93,12 @@ def provider_credential_set(
     """Store (or replace) the organization's key and server for ``provider``.
 
     The key is sealed before it is written and never logged; an empty key
-    keeps only a base URL (a keyless local server). Returns the credential
-    and whether it was created.
+    keeps only a base URL (a keyless local server). A base URL that is not
+    the platform's must pass the address guard, else ``ProviderURLRefused``
+    and nothing changes. Returns the credential and whether it was created.
     """
+    if base_url:
+        organization_base_url_check(provider=provider, base_url=base_url)
     sealed = vault.seal(api_key, what="Provider credentials") if api_key else ""
     credential, created = ProviderCredential.objects.update_or_create(
         organization=organization,

@@ -38,16 +38,20 @@ class CredentialIn(StrictSerializer):
         help_text="The provider's API key; stored encrypted, never returned.",
         error_messages={"invalid": "Must be 8 to 500 characters without spaces."},
     )
-    base_url = serializers.URLField(
+    # Checked by the address guard in the service, which also admits the
+    # single-label names (`vllm`) of allow-listed internal servers.
+    base_url = serializers.CharField(
         required=False,
         allow_blank=True,
         max_length=500,
-        help_text="The server to use instead of the provider's (or the platform's).",
+        help_text=(
+            "The server to use instead of the provider's (or the platform's): "
+            "http(s) at a public address, or at a host the operator allows. "
+            "Other addresses are refused with `provider_url_refused`."
+        ),
     )
 
     def validate_base_url(self, value: str) -> str:
-        if value and not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("Must be an http or https URL.")
         return value.rstrip("/")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class StepLimitReached(ChatError):
 # Provider failures as API answers: the provider's stable code, a gateway status.
 PROVIDER_STATUS = {
     "provider_unavailable": 503,
+    "provider_url_refused": 503,
     "provider_rate_limited": 503,
     "provider_timeout": 504,
     "provider_auth_failed": 502,
@@ -55,6 +56,9 @@ class ModelFailed(ChatError):
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             details["retry_after"] = retry_after
+        reason = getattr(error, "reason", None)
+        if reason is not None:
+            details["reason"] = reason
         super().__init__(f"The agent's model failed: {error.message}", **details)
         self.code = error.code
         self.status = PROVIDER_STATUS.get(error.code, 502)

@@ -7,6 +7,7 @@ Use `chat_model_for_agent(agent)` to get a `ChatModel`, then `complete()` or
 from agents.providers.base import ChatModel
 from agents.providers.credentials import ProviderCredentials
 from agents.providers.errors import (
+    ProviderAddressRefused,
     ProviderAuthFailed,
     ProviderBadRequest,
     ProviderError,
@@ -45,6 +46,7 @@ __all__ = [
     "ChatResult",
     "Done",
     "Message",
+    "ProviderAddressRefused",
     "ProviderAuthFailed",
     "ProviderBadRequest",
     "ProviderCredentials",

@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from agents.providers.addresses import pinned_client
 from agents.providers.base import default_timeout
 from agents.providers.credentials import ProviderCredentials
 from agents.providers.errors import (
@@ -85,6 +86,7 @@ class AnthropicChatModel:
             base_url=credentials.base_url,
             timeout=timeout if timeout is not None else default_timeout(),
             max_retries=0,
+            http_client=pinned_client(credentials.pinned, anthropic.DefaultHttpxClient),
         )
 
     def __repr__(self) -> str:

@@ -4,7 +4,9 @@ An organization may bring its own key (or its own server) in its settings;
 the caller decrypts that entry and passes it here as `ProviderCredentials`.
 The platform's key is only ever sent to the platform's configured address:
 an override that names another base URL must bring its own key, so an
-organization cannot point Atrium's key at a server it controls.
+organization cannot point Atrium's key at a server it controls. Such an
+address must also pass the address guard (`agents.providers.addresses`), at
+once and pinned, so it cannot point Atrium's workers inside its network.
 """
 
 from __future__ import annotations
@@ -13,18 +15,41 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from agents.providers.errors import ProviderNotConfigured
+from agents.providers.addresses import ProviderURLRefused, base_url_check
+from agents.providers.errors import ProviderAddressRefused, ProviderNotConfigured
+from tenancy.addresses import Target
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 
+# Per provider: the settings of the platform's key and address, and the
+# address to use when the setting is empty.
+PLATFORM_SETTINGS = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", OPENAI_DEFAULT_BASE_URL),
+    "anthropic": (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        ANTHROPIC_DEFAULT_BASE_URL,
+    ),
+    "openai_compatible": (
+        "OPENAI_COMPATIBLE_API_KEY",
+        "OPENAI_COMPATIBLE_BASE_URL",
+        "",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ProviderCredentials:
-    """A key and an optional base URL; the key never shows in `repr`."""
+    """A key and an optional base URL; the key never shows in `repr`.
+
+    `pinned` is set for an organization's own server: the checked address
+    every request must connect to.
+    """
 
     api_key: str = field(default="", repr=False)
     base_url: str | None = None
+    pinned: Target | None = None
 
     def __repr__(self) -> str:
         shown = "'***'" if self.api_key else "''"
@@ -36,17 +61,50 @@ def _setting(name: str, default: str = "") -> str:
     return str(value) if value else default
 
 
+def platform_credentials(provider: str) -> ProviderCredentials:
+    """The operator's key and address for ``provider``, from settings."""
+    key, address, default = PLATFORM_SETTINGS[provider]
+    return ProviderCredentials(
+        api_key=_setting(key), base_url=_setting(address, default) or None
+    )
+
+
+def _same_address(one: str | None, other: str | None) -> bool:
+    return (one or "").rstrip("/") == (other or "").rstrip("/")
+
+
+def organization_base_url_check(*, provider: str, base_url: str) -> Target | None:
+    """Check a base URL an organization names for ``provider``.
+
+    The platform's own address for the provider is trusted and returns None;
+    any other is resolved and returned as the checked target, or refused
+    with ``ProviderURLRefused`` (``tenancy.addresses`` gives the reasons).
+    """
+    if _same_address(base_url, platform_credentials(provider).base_url):
+        return None
+    return base_url_check(base_url)
+
+
 def _resolve(
-    *,
-    platform: ProviderCredentials,
-    override: ProviderCredentials | None,
+    provider: str, override: ProviderCredentials | None
 ) -> ProviderCredentials:
+    platform = platform_credentials(provider)
     if override is None:
         return platform
-    if override.base_url and override.base_url.rstrip("/") != (
-        (platform.base_url or "").rstrip("/")
-    ):
-        return ProviderCredentials(api_key=override.api_key, base_url=override.base_url)
+    if override.base_url and not _same_address(override.base_url, platform.base_url):
+        try:
+            target = base_url_check(override.base_url)
+        except ProviderURLRefused as refused:
+            reason = str(refused.details.get("reason", "address"))
+            raise ProviderAddressRefused(
+                f"the organization's {provider} server is refused "
+                f"({refused.message}); an admin must store an allowed base URL",
+                provider=provider,
+                reason=reason,
+            ) from None
+        return ProviderCredentials(
+            api_key=override.api_key, base_url=override.base_url, pinned=target
+        )
     return ProviderCredentials(
         api_key=override.api_key or platform.api_key, base_url=platform.base_url
     )
@@ -55,11 +113,7 @@ def _resolve(
 def openai_credentials(
     override: ProviderCredentials | None = None,
 ) -> ProviderCredentials:
-    platform = ProviderCredentials(
-        api_key=_setting("OPENAI_API_KEY"),
-        base_url=_setting("OPENAI_BASE_URL", OPENAI_DEFAULT_BASE_URL),
-    )
-    resolved = _resolve(platform=platform, override=override)
+    resolved = _resolve("openai", override)
     if not resolved.api_key:
         raise ProviderNotConfigured(
             "openai has no API key: set OPENAI_API_KEY or the organization's key",
@@ -71,11 +125,7 @@ def openai_credentials(
 def anthropic_credentials(
     override: ProviderCredentials | None = None,
 ) -> ProviderCredentials:
-    platform = ProviderCredentials(
-        api_key=_setting("ANTHROPIC_API_KEY"),
-        base_url=_setting("ANTHROPIC_BASE_URL", ANTHROPIC_DEFAULT_BASE_URL),
-    )
-    resolved = _resolve(platform=platform, override=override)
+    resolved = _resolve("anthropic", override)
     if not resolved.api_key:
         raise ProviderNotConfigured(
             "anthropic has no API key: set ANTHROPIC_API_KEY or the organization's key",
@@ -88,11 +138,7 @@ def compatible_credentials(
     override: ProviderCredentials | None = None,
 ) -> ProviderCredentials:
     """Local servers usually need no key, so only the base URL is required."""
-    platform = ProviderCredentials(
-        api_key=_setting("OPENAI_COMPATIBLE_API_KEY"),
-        base_url=_setting("OPENAI_COMPATIBLE_BASE_URL") or None,
-    )
-    resolved = _resolve(platform=platform, override=override)
+    resolved = _resolve("openai_compatible", override)
     if not resolved.base_url:
         raise ProviderNotConfigured(
             "openai_compatible has no server: set OPENAI_COMPATIBLE_BASE_URL or "

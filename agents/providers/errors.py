@@ -53,6 +53,20 @@ class ProviderNotConfigured(ProviderUnavailable):
     """No adapter or no configuration exists for this provider; never retried."""
 
 
+class ProviderAddressRefused(ProviderError):
+    """An organization's server resolves to an address Atrium will not call.
+
+    Raised before anything is sent; `reason` is the address guard's
+    (``address``, ``unresolvable``, ``scheme`` …). Never retried.
+    """
+
+    code = "provider_url_refused"
+
+    def __init__(self, message: str, *, provider: str, reason: str) -> None:
+        super().__init__(message, provider=provider)
+        self.reason = reason
+
+
 class ProviderRateLimited(ProviderError):
     code = "provider_rate_limited"
 

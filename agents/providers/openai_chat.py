@@ -14,6 +14,7 @@ from typing import Any
 
 import openai
 
+from agents.providers.addresses import pinned_client
 from agents.providers.base import default_timeout
 from agents.providers.credentials import ProviderCredentials
 from agents.providers.errors import (
@@ -84,6 +85,7 @@ class OpenAIChatModel:
             timeout=timeout if timeout is not None else default_timeout(),
             max_retries=0,
             default_headers=_ENVIRONMENT_HEADERS,
+            http_client=pinned_client(credentials.pinned, openai.DefaultHttpxClient),
             # Local servers often run without a key; the SDK refuses that
             # unless told, and the request must then omit Authorization.
             _enforce_credentials=bool(credentials.api_key),

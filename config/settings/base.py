@@ -407,6 +407,10 @@ OPENAI_COMPATIBLE_API_KEY = env("OPENAI_COMPATIBLE_API_KEY", default="")
 ATRIUM_PROVIDER_TIMEOUT = env.float("ATRIUM_PROVIDER_TIMEOUT", default=60.0)
 ATRIUM_PROVIDER_MAX_ATTEMPTS = env.int("ATRIUM_PROVIDER_MAX_ATTEMPTS", default=3)
 ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", default=30.0)
+# Host names, addresses and CIDR networks an organization's own base URL may
+# reach although they are not public (an internal model server). The
+# settings' own addresses above are trusted and need no entry.
+ATRIUM_PROVIDER_ALLOWED_HOSTS = env.list("ATRIUM_PROVIDER_ALLOWED_HOSTS", default=[])
 # Fernet keys sealing the provider keys organizations store, newest first
 # (rotation: docs/providers.md). Without one, organizations cannot store keys;
 # local and test settings derive one from the secret key.

@@ -29,3 +29,8 @@ if not ATRIUM_ENCRYPTION_KEYS:
 ATRIUM_LOG_FORMAT = env("ATRIUM_LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = ATRIUM_LOG_FORMAT  # type: ignore[index]  # noqa: F405
 ATRIUM_WEBHOOK_ALLOW_LOOPBACK = env.bool("ATRIUM_WEBHOOK_ALLOW_LOOPBACK", default=True)
+# A model server on this machine (Ollama, llama.cpp) for organizations' own
+# base URLs; other private addresses stay refused.
+ATRIUM_PROVIDER_ALLOWED_HOSTS = env.list(
+    "ATRIUM_PROVIDER_ALLOWED_HOSTS", default=["127.0.0.0/8", "::1"]
+)

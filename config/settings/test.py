@@ -38,3 +38,6 @@ if not ATRIUM_ENCRYPTION_KEYS:
     ]
 # Webhook tests deliver to receivers on 127.0.0.1.
 ATRIUM_WEBHOOK_ALLOW_LOOPBACK = True
+# The provider tests' model servers listen on 127.0.0.1; tests of the
+# address guard narrow this list themselves.
+ATRIUM_PROVIDER_ALLOWED_HOSTS = ["127.0.0.0/8", "::1"]

@@ -46,7 +46,7 @@ def test_an_admin_stores_a_key_that_is_sealed_and_shown_only_as_a_hint(world):
     replaced = api.call(
         "PUT",
         url(world.org_a, "openai"),
-        {"api_key": ORG_KEY + "X", "base_url": "https://llm.example/v1/"},
+        {"api_key": ORG_KEY + "X", "base_url": "https://93.184.216.34/v1/"},
     )
     listed = api.get(url(world.org_a))
     one = api.get(url(world.org_a, "openai"))
@@ -59,7 +59,7 @@ def test_an_admin_stores_a_key_that_is_sealed_and_shown_only_as_a_hint(world):
         "provider": "openai",
         "has_api_key": True,
         "api_key_hint": "…c8dX",
-        "base_url": "https://llm.example/v1",
+        "base_url": "https://93.184.216.34/v1",
     }
     assert [row["provider"] for row in listed.json()] == ["openai"]
     credential = stored(world)
@@ -89,7 +89,6 @@ def test_a_credential_is_deleted(world):
     [
         ("openai", {"base_url": "https://x.example"}, 400, "api_key"),
         ("openai_compatible", {}, 400, "base_url"),
-        ("openai_compatible", {"base_url": "ftp://x.example"}, 400, "base_url"),
         ("openai", {"api_key": "has spaces in it"}, 400, "api_key"),
         ("openai", {"api_key": ORG_KEY, "extra": 1}, 400, "extra"),
         ("extractive", {"api_key": ORG_KEY}, 404, None),
@@ -248,7 +247,10 @@ def test_rotation_reseals_every_key_with_the_newest(settings, world, capsys):
     old = settings.ATRIUM_ENCRYPTION_KEYS[0]
     provider_credential_set_as_owner(world)
     provider_credential_set_as_owner(
-        world, provider="openai_compatible", api_key="", base_url="http://x.test"
+        world,
+        provider="openai_compatible",
+        api_key="",
+        base_url="http://127.0.0.1:11434/v1",
     )
     before = stored(world).api_key_sealed
     new = Fernet.generate_key().decode()

@@ -311,3 +311,28 @@ def test_a_provider_without_a_key_is_flagged_until_the_organization_adds_one(
             organization=world.org_a, provider="openai", api_key="sk-org-key-123456"
         )
     assert "Model not configured" not in html(client.get(agents_url(world.a1)))
+
+
+def test_an_organization_server_no_longer_allowed_is_flagged_with_the_reason(
+    world: World, settings: Any
+) -> None:
+    settings.OPENAI_COMPATIBLE_BASE_URL = ""
+    client = browser(world, "owner")
+    client.post(
+        agents_url(world.a1, "new/"),
+        fields(name="Local", model_provider="openai_compatible", model_name="m-1"),
+    )
+    with as_user(world.users["owner"].pk):
+        provider_credential_set(
+            organization=world.org_a,
+            provider="openai_compatible",
+            base_url="http://127.0.0.1:11434/v1",
+        )
+    assert "Model not configured" not in html(client.get(agents_url(world.a1)))
+
+    settings.ATRIUM_PROVIDER_ALLOWED_HOSTS = []
+    page = html(client.get(agents_url(world.a1)))
+
+    assert "Model not configured" in page
+    assert escape("openai_compatible server is refused") in page
+    assert escape("private, loopback or reserved address") in page
