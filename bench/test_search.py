@@ -20,9 +20,10 @@ per-round ratios is reported as the noise:
   on the same workspaces, and of unfiltered HNSW over a one-workspace table
   of the largest workspace's vectors, built with the same parameters and
   searched at the same ef_search (its recall is reported too);
-- row-level security: the largest and a tiny workspace's query with RLS (the
-  runtime role in context) against the same query without it (a role that
-  bypasses RLS), with both plans compared.
+- row-level security: the largest workspace's and the tiny workspaces'
+  queries with RLS (the runtime role in context) against the same
+  statements without it (a role that bypasses RLS), each side on a
+  connection of its own with the same client code, and both plans compared.
 
 Targets (DESIGN.md §4): recall >= 0.99 in every class, no short results;
 large p95 <= 1.5x unfiltered HNSW; small p95 <= 2x exact; RLS p95 <= 1.2x.
@@ -60,6 +61,8 @@ WORKSPACES = 500
 LARGEST = 60_000
 TOTAL_MIN = 300_000
 TOPICS = 4000
+# Chunks per document: a search reads its hits' titles from their documents.
+CHUNKS_PER_DOCUMENT = 40
 QUERIES = {"large": 100, "median": 100, "tiny": 100, "tiny_off": 100}
 RNG = np.random.default_rng(20261203)
 # The same ef_search as the product, so the baselines compare like with like.
@@ -124,43 +127,54 @@ def load(corpus: Corpus) -> list[dict]:  # type: ignore[type-arg]
     loaded: list[dict[str, Any]] = []
     for workspace, n in zip(workspaces, sizes(), strict=True):
         own, style = corpus.workspace_mix()
+        documents = [uuid.uuid4() for _ in range(-(-n // CHUNKS_PER_DOCUMENT))]
         loaded.append(
             {"workspace": workspace, "own": own, "style": style,
              "vectors": corpus.draw(own, style, n),
-             "ids": [uuid.uuid4() for _ in range(n)]}
+             "ids": [uuid.uuid4() for _ in range(n)],
+             "documents": documents}
         )  # fmt: skip
     # COPY cannot write into a table under row-level security: the rows go
     # to a temporary table first, then into each workspace in its context.
     with transaction.atomic(), raw.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE bench_load (id uuid, workspace_id uuid,"
-            " position int, embedding vector(384)) ON COMMIT DROP"
+            " document_id uuid, position int, embedding vector(384)) ON COMMIT DROP"
         )
         with cursor.copy("COPY bench_load FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["uuid", "uuid", "int4", "vector"])
+            copy.set_types(["uuid", "uuid", "uuid", "int4", "vector"])
             for entry in loaded:
+                workspace_id, documents = entry["workspace"].pk, entry["documents"]
                 for i, vector in enumerate(entry["vectors"]):
-                    copy.write_row((entry["ids"][i], entry["workspace"].pk, i, vector))
+                    document_id = documents[i // CHUNKS_PER_DOCUMENT]
+                    copy.write_row(
+                        (entry["ids"][i], workspace_id, document_id, i, vector)
+                    )
         for entry in loaded:
             workspace = entry["workspace"]
+            counts = [
+                min(CHUNKS_PER_DOCUMENT, len(entry["ids"]) - i * CHUNKS_PER_DOCUMENT)
+                for i in range(len(entry["documents"]))
+            ]
             with as_workspace(workspace.pk):
-                document_id = uuid.uuid4()
                 cursor.execute(
                     "INSERT INTO documents (id, workspace_id, title, source,"
                     " content_type, file, size_bytes, content_hash, content, metadata,"
                     " status, progress, stages, error, attempts, chunk_count,"
-                    " created_at, updated_at) VALUES (%s, %s, 'bench', '',"
+                    " created_at, updated_at) SELECT d.id, %s, 'bench ' || d.n, '',"
                     " 'text/plain', '', 0, '', '', '{}', 'ready', 100, '{}', '', 0,"
-                    " %s, now(), now())",
-                    [document_id, workspace.pk, len(entry["ids"])],
+                    " d.chunks, now(), now()"
+                    " FROM unnest(%s::uuid[], %s::int[]) WITH ORDINALITY"
+                    " AS d(id, chunks, n)",
+                    [workspace.pk, entry["documents"], counts],
                 )
                 cursor.execute(
                     "INSERT INTO chunks (id, workspace_id, document_id, chunk_index,"
                     " content, token_count, metadata, embedding, embedding_model,"
-                    " created_at) SELECT id, workspace_id, %s, position, '', 0, '{}',"
-                    " embedding, 'bench', now() FROM bench_load"
-                    " WHERE workspace_id = %s",
-                    [document_id, workspace.pk],
+                    " created_at) SELECT id, workspace_id, document_id,"
+                    f" mod(position, {CHUNKS_PER_DOCUMENT}), '', 0, '{{}}', embedding,"
+                    " 'bench', now() FROM bench_load WHERE workspace_id = %s",
+                    [workspace.pk],
                 )
     with owner_connection() as schema_owner, schema_owner.cursor() as cursor:
         cursor.execute("ANALYZE chunks")
@@ -221,59 +235,61 @@ def unfiltered_query(query: np.ndarray) -> tuple[list, float]:
     return ids, (time.perf_counter_ns() - start) / 1e6
 
 
-def bypass_connection() -> psycopg.Connection:  # type: ignore[type-arg]
-    """A second connection to the test database as the owner.
+def raw_connection(*, bypass: bool) -> psycopg.Connection:  # type: ignore[type-arg]
+    """A connection of its own to the test database, for the RLS comparison.
 
-    The owner may become the definer role, which bypasses RLS; the runtime
-    role may not. Client-side binding, as Atrium's own connections.
+    Without ``bypass``, the runtime role, under row-level security. With it,
+    the owner logs in and becomes the definer role for the session, which
+    bypasses RLS (the runtime role may not). Both use the runtime's
+    connection options and client-side binding, and the same client code,
+    so the two sides differ in the role alone.
     """
-    db, owner = connection.settings_dict, settings.DATABASE_OWNER
-    return psycopg.connect(
+    db = connection.settings_dict
+    login = settings.DATABASE_OWNER if bypass else db
+    raw = psycopg.connect(
         dbname=db["NAME"],
-        user=owner["USER"],
-        password=owner.get("PASSWORD") or None,
-        host=owner.get("HOST") or "127.0.0.1",
-        port=owner.get("PORT") or 5432,
-        options="-c plan_cache_mode=force_custom_plan",
+        user=login["USER"],
+        password=login.get("PASSWORD") or None,
+        host=login.get("HOST") or "127.0.0.1",
+        port=login.get("PORT") or 5432,
+        # The runtime's own connection options (custom plans, no JIT).
+        options=db["OPTIONS"]["options"],
         cursor_factory=psycopg.ClientCursor,
+        autocommit=True,
     )
+    if bypass:
+        raw.execute(f'SET ROLE "{settings.DATABASE_DEFINER_ROLE}"')
+    raw.autocommit = False
+    return raw
 
 
 def rls_query(
     entry: dict,  # type: ignore[type-arg]
     query: np.ndarray,
+    raw: psycopg.Connection,  # type: ignore[type-arg]
     *,
-    bypass: psycopg.Connection | None,  # type: ignore[type-arg]
     explain: bool = False,
 ) -> tuple[float, list]:  # type: ignore[type-arg]
-    """Atrium's vector script with RLS (runtime role in context) or without.
+    """Atrium's vector script in the workspace's context, on ``raw``.
 
-    Without: the definer role, which bypasses RLS, on the owner's
-    connection. Either way one statement before the script, so the round
-    trips are the same.
+    One transaction: the tenant context, then the script, as a request.
     """
     script, arguments = vector_script(
         entry["workspace"], query.tolist(), 10, SearchFilters(), explain=explain
     )
     start = time.perf_counter_ns()
-    if bypass is not None:
-        with bypass.transaction(), bypass.cursor() as cursor:
-            cursor.execute(f'SET LOCAL ROLE "{settings.DATABASE_DEFINER_ROLE}"')
-            cursor.execute(script, arguments)
-            rows = script_rows(cursor)
-    else:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('app.current_workspace_id', %s, true)",
-                [str(entry["workspace"].pk)],
-            )
-            cursor.execute(script, arguments)
-            rows = script_rows(cursor)
+    with raw.transaction(), raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('app.current_workspace_id', %s, true)",
+            [str(entry["workspace"].pk)],
+        )
+        cursor.execute(script, arguments)
+        rows = script_rows(cursor)
     return (time.perf_counter_ns() - start) / 1e6, rows
 
 
-def rls_plan(entry: dict, query: np.ndarray, bypass) -> str:  # type: ignore[no-untyped-def, type-arg]
-    _ms, rows = rls_query(entry, query, bypass=bypass, explain=True)
+def rls_plan(entry: dict, query: np.ndarray, raw) -> str:  # type: ignore[no-untyped-def, type-arg]
+    _ms, rows = rls_query(entry, query, raw, explain=True)
     return " | ".join(re.sub(r"'\[[^]]*\]'", "'[…]'", row[0].strip()) for row in rows)
 
 
@@ -457,28 +473,32 @@ def measure(classes: dict, tiny: dict) -> tuple[list, dict, dict]:  # type: igno
         cursor.execute(
             f'GRANT SELECT ON chunks, documents TO "{settings.DATABASE_DEFINER_ROLE}"'
         )
-    bypass = bypass_connection()
+    with_rls, without_rls = raw_connection(bypass=False), raw_connection(bypass=True)
     try:
         plans, same = [], True
+        # Every query of the class (the tiny class spans 20 workspaces); the
+        # plans are compared on one workspace of each.
         for name, entry in (("large", classes["large"][0][0]), ("tiny", tiny)):
-            queries = [q for q in classes[name] if q[0] is entry]
+            queries = classes[name]
             rounds = interleaved(
                 queries,
                 {
-                    "rls": lambda e, q: rls_query(e, q, bypass=None)[0],
-                    "bypass": lambda e, q: rls_query(e, q, bypass=bypass)[0],
+                    "rls": lambda e, q: rls_query(e, q, with_rls)[0],
+                    "bypass": lambda e, q: rls_query(e, q, without_rls)[0],
                 },
             )
             spreads[f"rls_{name}"] = ratio_spread(rounds, "rls", "bypass")
-            with_rls = rls_plan(entry, queries[0][1], None)
-            without = rls_plan(entry, queries[0][1], bypass)
-            same = same and access_path(with_rls) == access_path(without)
+            query = next(q for e, q in queries if e is entry)
+            planned = rls_plan(entry, query, with_rls)
+            unplanned = rls_plan(entry, query, without_rls)
+            same = same and access_path(planned) == access_path(unplanned)
             plans += [
-                f"plan {name} with RLS: {with_rls}",
-                f"plan {name} without: {without}",
+                f"plan {name} with RLS: {planned}",
+                f"plan {name} without: {unplanned}",
             ]
     finally:
-        bypass.close()
+        with_rls.close()
+        without_rls.close()
         with owner_connection() as owner, owner.cursor() as cursor:
             cursor.execute(
                 "REVOKE SELECT ON chunks, documents"
