@@ -55,8 +55,8 @@ def document_counts_refresh_all() -> int:
 
 
 def _released(result: dict[str, Any]) -> dict[str, Any]:
-    """Free a bulk document's admission slot: it no longer loads the queues."""
-    fairness.bulk_release(document_id=result["document_id"])
+    """Free a bulk document's ingest slot: it no longer loads those queues."""
+    fairness.bulk_release(document_id=result["document_id"], lane=fairness.INGEST)
     return result
 
 
@@ -127,7 +127,11 @@ def embed_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
 
 @shared_task(bind=True, name="knowledge.tasks.graph_document")
 def graph_document(self: Any, workspace_id: str, document_id: str) -> dict[str, Any]:
-    """Build an embedded document's part of the workspace graph; mark it ready."""
+    """Build an embedded document's part of the workspace graph; mark it ready.
+
+    However it ends (ready, failed, the document deleted or re-ingested
+    meanwhile, an error), a bulk document's graph slot is freed.
+    """
     workspace, document = uuid.UUID(workspace_id), uuid.UUID(document_id)
     try:
         return pipeline.document_graph_run(
@@ -141,6 +145,8 @@ def graph_document(self: Any, workspace_id: str, document_id: str) -> dict[str, 
             workspace_id=workspace, document_id=document, error=timeout
         )
         return {"document_id": document_id, "state": "failed", "code": "timeout"}
+    finally:
+        fairness.bulk_release(document_id=document_id, lane=fairness.GRAPH)
 
 
 @shared_task(name="knowledge.tasks.embed_workspace_reembed")

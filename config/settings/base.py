@@ -358,6 +358,11 @@ ATRIUM_INGEST_MAX_ATTEMPTS = env.int("ATRIUM_INGEST_MAX_ATTEMPTS", default=3)
 ATRIUM_BULK_IN_FLIGHT_PER_ORGANIZATION = env.int(
     "ATRIUM_BULK_IN_FLIGHT_PER_ORGANIZATION", default=4
 )
+# Documents of one organization's bulk jobs admitted to the graph queue at a
+# time, once embedded; the rest wait their turn there (same section).
+ATRIUM_BULK_GRAPH_IN_FLIGHT_PER_ORGANIZATION = env.int(
+    "ATRIUM_BULK_GRAPH_IN_FLIGHT_PER_ORGANIZATION", default=4
+)
 # A document whose stage has not moved for this long is re-queued by the
 # sweeper. Past the visibility timeout, so the broker's own redelivery of a
 # dead worker's task comes first.

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingProvider, get_provider
-from knowledge.ingestion.fairness import bulk_waiting
+from knowledge.ingestion.fairness import bulk_held
 from knowledge.ingestion.pipeline import (
     ACTIVE_STATUSES,
     chunks_embed,
@@ -47,8 +47,10 @@ def document_sweep_stuck(
         )
         # A bulk job's documents waiting for admission are not stuck: they
         # wait their organization's turn (knowledge/ingestion/fairness.py).
-        waiting = bulk_waiting(d.id for d in stuck)
-        stuck = [document for document in stuck if document.id not in waiting]
+        # Nor are those admitted since the cutoff: their task is queued,
+        # though the document itself has not moved since it began to wait.
+        held = bulk_held((d.id for d in stuck), admitted_after=cutoff.timestamp())
+        stuck = [document for document in stuck if document.id not in held]
         for document in stuck:
             save_touched(document)
             dispatch_for_status(document=document)

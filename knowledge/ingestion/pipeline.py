@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from billing.services import usage_record
 from knowledge.embeddings import EmbeddingProvider, get_provider
-from knowledge.ingestion import graph_step, parsers, storage
+from knowledge.ingestion import fairness, graph_step, parsers, storage
 from knowledge.ingestion.chunking import ChunkSettings, chunk_document
 from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Chunk, Document, DocumentStatus
@@ -187,15 +187,6 @@ def dispatch_ingest(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
     transaction.on_commit(
         lambda: tasks.ingest_document.delay(str(workspace_id), str(document_id))
     )
-
-
-def dispatch_now(
-    *, workspace_id: uuid.UUID | str, document_id: uuid.UUID | str
-) -> None:
-    """Queue the ingest task at once (the bulk admission, outside transactions)."""
-    from knowledge import tasks
-
-    tasks.ingest_document.delay(str(workspace_id), str(document_id))
 
 
 def dispatch_embed(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> None:
@@ -543,14 +534,18 @@ def _vectors_store(
 def _embedding_finish(document: Document) -> None:
     """Close the embedding stage: the document is now vector-searchable.
 
-    With a graph, the graph task takes over on its own queue; without one,
-    the stage is recorded skipped and the document is ready at once.
+    With a graph, the graph task takes over on its own queue (a bulk job's
+    document first waits its organization's turn for it, fairness.py);
+    without one, the stage is recorded skipped and the document is ready at
+    once.
     """
     _stage_done(document, "embedding")
     if graph_step.graph_enabled():
         _stage_start(document, "graph", DocumentStatus.GRAPH, 90)
         save_touched(document, "stages", "status", "progress")
-        dispatch_graph(workspace_id=document.workspace_id, document_id=document.id)
+        fairness.graph_enqueue(
+            workspace_id=document.workspace_id, document_id=document.id
+        )
         return
     entry = {**graph_step.GRAPH_SKIPPED, "finished": _now()}
     document.stages = {**document.stages, "graph": entry}

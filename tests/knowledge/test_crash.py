@@ -54,10 +54,10 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def purge_queues() -> None:
+def purge_queues(queues: tuple[str, ...] = QUEUES) -> None:
     with app.connection_for_write() as connection:
         channel = connection.default_channel
-        for queue in QUEUES:
+        for queue in queues:
             channel.queue_purge(queue)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,13 +60,15 @@ class SchemaServer(OpenAIServer):
     named after its response model (``ExtractedEntities``, ``ExtractedEdges``,
     …); the answer for each name is set in ``answers`` (a dict, or bytes sent
     as the message content verbatim). Names with no answer get a 500, so an
-    unexpected prompt fails loudly.
+    unexpected prompt fails loudly. ``delay`` (seconds) holds each answer
+    back, as a slow model would.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.answers: dict[str, dict[str, Any] | bytes] = {}
         self.asked: list[str] = []
+        self.delay = 0.0
 
     def __enter__(self) -> SchemaServer:
         super().__enter__()
@@ -81,6 +84,7 @@ class SchemaServer(OpenAIServer):
         name = str(schema.get("name", ""))
         with self._lock:
             self.asked.append(name)
+        time.sleep(self.delay)
         answer = self.answers.get(name)
         if answer is None:
             return Canned(status=500, body={"error": f"no answer for {name!r}"})
