@@ -30,9 +30,10 @@ def django_db_setup(  # overrides pytest-django's, to set up as the owner role
     keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock(), owner_connection():
         config = setup_databases(verbosity=0, interactive=False, keepdb=keepdb)
-        if keepdb:
-            # A reused database may hold rows an interrupted run committed.
-            call_command("flush", interactive=False, verbosity=0)
+        # Every run starts from empty tables: a reused database may hold rows
+        # an interrupted run committed, and a new one holds the rows data
+        # migrations seed (the plans), which tests create as they need them.
+        call_command("flush", interactive=False, verbosity=0)
     yield
     if not keepdb:
         with django_db_blocker.unblock(), owner_connection():
