@@ -167,7 +167,7 @@ def _files_erase(workspace_id: uuid.UUID, names: list[str] | None) -> dict[str, 
         if default_storage.exists(name):
             default_storage.delete(name)
             removed += 1
-    directory = f"documents/{workspace_id}"
+    directory = storage.workspace_directory(workspace_id)
     try:
         _, leftovers = default_storage.listdir(directory)
     except FileNotFoundError:

@@ -147,9 +147,8 @@ def document_create(
     if existing is not None:
         return DocumentCreateResult(document=existing, created=False)
 
-    # TODO: if the caller's transaction rolls back after this returns, the
-    # stored file stays without a document and uses disk (remove when stored
-    # files are swept against their documents).
+    # Should the caller's transaction roll back after this returns, the file
+    # stays without a document until knowledge.tasks.ingest_sweep_orphan_files.
     stored = storage.file_save(workspace_id=workspace.id, fmt=fmt, data=data)
     try:
         with transaction.atomic():

@@ -166,3 +166,12 @@ def ingest_sweep_stuck() -> int:
     # Slots whose release was lost have expired by now: serve the waiting.
     fairness.bulk_admit()
     return requeued
+
+
+@shared_task(name="knowledge.tasks.ingest_sweep_orphan_files")
+def ingest_sweep_orphan_files() -> int:
+    """Delete stored originals no document refers to, workspace by workspace."""
+    return sum(
+        len(maintenance.files_sweep_orphans(workspace_id=workspace_id))
+        for workspace_id in workspace_ids_for_system()
+    )

@@ -215,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "knowledge.tasks.ingest_sweep_stuck",
         "schedule": env.int("ATRIUM_INGEST_SWEEP_INTERVAL", default=300),
     },
+    "knowledge-ingest-sweep-orphan-files": {
+        "task": "knowledge.tasks.ingest_sweep_orphan_files",
+        "schedule": env.int("ATRIUM_ORPHAN_FILE_SWEEP_INTERVAL", default=3600),
+    },
 }  # billing's jobs are added in the Billing section below
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -369,6 +373,11 @@ ATRIUM_BULK_GRAPH_IN_FLIGHT_PER_ORGANIZATION = env.int(
 ATRIUM_INGEST_STUCK_SECONDS = env.int(
     "ATRIUM_INGEST_STUCK_SECONDS",
     default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + 600,
+)
+# A stored original that no document refers to is deleted once it is this
+# old; younger ones may belong to an upload whose transaction is still open.
+ATRIUM_ORPHAN_FILE_GRACE_SECONDS = env.int(
+    "ATRIUM_ORPHAN_FILE_GRACE_SECONDS", default=24 * 3600
 )
 # `local` (all-MiniLM-L6-v2 on onnxruntime, offline) or `openai` (any server
 # speaking OpenAI's /v1/embeddings, through the official SDK).

@@ -1,4 +1,4 @@
-"""Ingestion upkeep: the stuck-document sweeper and re-embedding a workspace."""
+"""Ingestion upkeep: the stuck-document and orphan-file sweepers, re-embedding."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingProvider, get_provider
+from knowledge.ingestion import storage
 from knowledge.ingestion.fairness import bulk_held
 from knowledge.ingestion.pipeline import (
     ACTIVE_STATUSES,
@@ -59,6 +61,46 @@ def document_sweep_stuck(
             "re-queued %s stuck documents of workspace %s", len(stuck), workspace_id
         )
     return [document.id for document in stuck]
+
+
+def files_sweep_orphans(
+    *, workspace_id: uuid.UUID, older_than: timedelta | None = None
+) -> list[str]:
+    """Delete the workspace's stored originals that no document refers to.
+
+    An original is written before its document row commits, so an upload or
+    a replacement whose transaction rolled back, or a delete whose removal
+    after commit was lost with its process, leaves a file behind. Only files
+    older than the grace period go: a younger one may belong to an upload
+    whose transaction has not committed yet.
+    """
+    older_than = older_than or timedelta(
+        seconds=settings.ATRIUM_ORPHAN_FILE_GRACE_SECONDS
+    )
+    cutoff = timezone.now() - older_than
+    directory = storage.workspace_directory(workspace_id)
+    try:
+        _, names = default_storage.listdir(directory)
+    except FileNotFoundError:
+        return []
+    with as_workspace(workspace_id):
+        kept = set(
+            Document.objects.filter(workspace_id=workspace_id)
+            .exclude(file="")
+            .values_list("file", flat=True)
+        )
+    removed = []
+    for name in sorted(names):
+        path = f"{directory}/{name}"
+        if path in kept or storage.file_modified(path) > cutoff:
+            continue
+        storage.file_delete(path)
+        removed.append(path)
+    if removed:
+        logger.info(
+            "removed %s orphaned files of workspace %s", len(removed), workspace_id
+        )
+    return removed
 
 
 def workspace_reembed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -13,9 +14,15 @@ from knowledge.ingestion.formats import STORED_EXTENSIONS
 logger = logging.getLogger(__name__)
 
 
+def workspace_directory(workspace_id: uuid.UUID) -> str:
+    """Where the workspace's originals are kept, and nothing else."""
+    return f"documents/{workspace_id}"
+
+
 def stored_name(*, workspace_id: uuid.UUID, fmt: str) -> str:
     """A fresh path for a file: workspace directory, random name, format suffix."""
-    return f"documents/{workspace_id}/{uuid.uuid4().hex}{STORED_EXTENSIONS[fmt]}"
+    name = f"{uuid.uuid4().hex}{STORED_EXTENSIONS[fmt]}"
+    return f"{workspace_directory(workspace_id)}/{name}"
 
 
 def file_save(*, workspace_id: uuid.UUID, fmt: str, data: bytes) -> str:
@@ -28,6 +35,10 @@ def file_save(*, workspace_id: uuid.UUID, fmt: str, data: bytes) -> str:
 def file_read(name: str) -> bytes:
     with default_storage.open(name, "rb") as handle:
         return handle.read()
+
+
+def file_modified(name: str) -> datetime:
+    return default_storage.get_modified_time(name)
 
 
 def file_delete(name: str) -> None:

@@ -17,6 +17,7 @@ from tests.knowledge.conftest import reload, upload
     [
         (tasks.ingest_document, "ingest"),
         (tasks.ingest_sweep_stuck, "ingest"),
+        (tasks.ingest_sweep_orphan_files, "ingest"),
         (tasks.embed_document, "embed"),
         (tasks.embed_workspace_reembed, "embed"),
         (tasks.graph_document, "graph"),

@@ -1,15 +1,18 @@
-"""The sweeper re-queues stuck documents; re-embedding follows a model change.
-Both act inside one workspace at a time."""
+"""The sweepers re-queue stuck documents and delete orphaned files;
+re-embedding follows a model change. All act inside one workspace at a time."""
 
+import os
 from datetime import timedelta
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from knowledge import tasks
 from knowledge.embeddings import get_provider
-from knowledge.ingestion import maintenance
+from knowledge.ingestion import maintenance, storage
 from knowledge.models import Chunk, Document, DocumentStatus
 from tenancy.context import as_workspace
 from tests.knowledge import corpus
@@ -80,6 +83,68 @@ def test_sweep_task_visits_every_workspace_in_its_own_context(
 
     assert only_a == [stuck_a.pk]
     assert both == 1  # B's document; A's was just touched by the first sweep
+
+
+def backdate(name, *, hours):
+    when = (timezone.now() - timedelta(hours=hours)).timestamp()
+    os.utime(default_storage.path(name), (when, when))
+
+
+def orphan(workspace, *, hours):
+    name = storage.file_save(workspace_id=workspace.pk, fmt="text", data=b"left")
+    backdate(name, hours=hours)
+    return name
+
+
+def test_a_rolled_back_upload_leaves_a_file_the_orphan_sweep_removes(
+    tenant_a, settings
+):
+    settings.ATRIUM_ORPHAN_FILE_GRACE_SECONDS = 3600
+    kept = upload(tenant_a.workspace, "kept.txt", b"kept words").document
+    backdate(kept.file.name, hours=48)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        upload(tenant_a.workspace, "lost.txt", b"lost words")
+        raise RuntimeError("the request failed after the upload")
+    directory = storage.workspace_directory(tenant_a.workspace.pk)
+    (lost,) = set(default_storage.listdir(directory)[1]) - {
+        os.path.basename(kept.file.name)
+    }
+    young = f"{directory}/{lost}"
+    assert default_storage.exists(young)
+
+    within_grace = maintenance.files_sweep_orphans(workspace_id=tenant_a.workspace.pk)
+    backdate(young, hours=2)
+    past_grace = maintenance.files_sweep_orphans(workspace_id=tenant_a.workspace.pk)
+
+    assert within_grace == []
+    assert past_grace == [young]
+    assert not default_storage.exists(young)
+    assert storage.file_read(kept.file.name) == b"kept words"
+
+
+def test_orphan_sweep_task_keeps_each_workspace_to_its_own_files(
+    tenant_a, tenant_b, settings
+):
+    settings.ATRIUM_ORPHAN_FILE_GRACE_SECONDS = 3600
+    mine = orphan(tenant_a.workspace, hours=2)
+    theirs = orphan(tenant_b.workspace, hours=2)
+    theirs_young = orphan(tenant_b.workspace, hours=0)
+    document_b = upload(tenant_b.workspace, "b.txt", b"b words").document
+    backdate(document_b.file.name, hours=48)
+
+    only_a = maintenance.files_sweep_orphans(workspace_id=tenant_a.workspace.pk)
+    assert default_storage.exists(theirs)
+    removed = tasks.ingest_sweep_orphan_files()
+
+    assert only_a == [mine]
+    assert removed == 1  # B's old orphan
+    assert not default_storage.exists(theirs)
+    assert default_storage.exists(theirs_young)
+    assert default_storage.exists(document_b.file.name)
+
+
+def test_orphan_sweep_of_a_workspace_without_files_removes_nothing(tenant_a):
+    assert maintenance.files_sweep_orphans(workspace_id=tenant_a.workspace.pk) == []
 
 
 def stale(document, model="old-model"):
