@@ -118,6 +118,16 @@ def _stage_done(document: Document, stage: str, **extra: Any) -> None:
     _stage_observe(stage, entry, "done")
 
 
+def _metered_as(document: Document) -> dict[str, Any]:
+    """Who a document's usage events are attributed to: its uploader."""
+    return {
+        "workspace": document.workspace,
+        "user_id": document.created_by_id,
+        "api_key_id": document.created_by_api_key_id,
+        "is_test": getattr(document.created_by_api_key, "environment", "") == "test",
+    }
+
+
 def _stage_fail(document: Document, stage: str, error: IngestionError) -> None:
     entry = dict(document.stages.get(stage) or {})
     entry.update(state="failed", finished=_now(), error=error.message, code=error.code)
@@ -125,6 +135,14 @@ def _stage_fail(document: Document, stage: str, error: IngestionError) -> None:
     _stage_observe(stage, entry, "failed")
     document.status = DocumentStatus.FAILED
     document.error = str(error)
+    # Usage shows failed ingestions beside the others; the tokens a failed
+    # document embedded before it failed were metered as they committed.
+    usage_record(
+        **_metered_as(document),
+        event_type="ingest",
+        success=False,
+        error_code=error.code,
+    )
     event_emit(
         workspace_id=document.workspace_id,
         type="document.failed",
@@ -516,14 +534,10 @@ def _vectors_store(
             # Metered with the vectors it pays for, when they commit: a
             # redelivered task does not embed (or bill) a chunk twice.
             usage_record(
-                workspace=document.workspace,
+                **_metered_as(document),
                 event_type="ingest",
                 input_tokens=document_tokens,
                 model_name=provider.name,
-                user_id=document.created_by_id,
-                api_key_id=document.created_by_api_key_id,
-                is_test=getattr(document.created_by_api_key, "environment", "")
-                == "test",
                 # The model's time for the whole batch this share came in.
                 latency_ms=latency_ms,
             )
