@@ -7,5 +7,9 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents import portability
+        from agents.services import provider_credentials_rotate
+        from tenancy import vault
 
         portability.register()
+        # Re-sealed with the other stored secrets by atrium_secrets_rotate.
+        vault.register_resealer("provider keys", provider_credentials_rotate)

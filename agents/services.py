@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import uuid
 from typing import Any
 
 from django.db import connection, transaction
@@ -11,11 +11,10 @@ from django.utils.text import slugify
 from agents.models import Agent, ProviderCredential
 from agents.providers.credentials import organization_base_url_check
 from tenancy import quotas, vault
+from tenancy.context import as_anonymous
 from tenancy.errors import ConflictError
 from tenancy.models import Organization, Workspace
 from tenancy.services import audit_record
-
-logger = logging.getLogger(__name__)
 
 
 def _slug_taken(workspace: Workspace, slug: str, exclude: Agent | None = None) -> bool:
@@ -135,42 +134,28 @@ def provider_credential_delete(*, credential: ProviderCredential) -> None:
     credential.delete()
 
 
-def provider_credentials_rotate() -> dict[str, int]:
+def provider_credentials_rotate() -> vault.Resealed:
     """Re-seal every stored provider key with the newest encryption key.
 
     System work across organizations, through the two narrow functions of
     migration 0005 (list sealed values; swap one if it is still the value
     read, so a key an admin replaced meanwhile is left alone). A value no
-    configured key opens is counted as broken and left as it is.
+    configured key opens is counted as broken and left as it is. Each swap
+    commits on its own when run outside a transaction.
     """
-    resealed = unchanged = broken = 0
-    with connection.cursor() as cursor:
+    with as_anonymous(), connection.cursor() as cursor:
         cursor.execute("SELECT id, sealed FROM atrium_provider_credentials_sealed()")
         rows = cursor.fetchall()
-    for credential_id, sealed in rows:
-        try:
-            fresh = vault.reseal(sealed)
-        except vault.SealBroken:
-            broken += 1
-            logger.error("provider credential %s opens with no key", credential_id)
-            continue
-        if fresh is None:
-            unchanged += 1
-            continue
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT atrium_provider_credential_reseal(%s, %s, %s)",
-                [credential_id, sealed, fresh],
-            )
-            row = cursor.fetchone()
-        if row and row[0]:
-            resealed += 1
-        else:
-            unchanged += 1
-    logger.info(
-        "provider keys re-sealed: %d, unchanged: %d, broken: %d",
-        resealed,
-        unchanged,
-        broken,
+    return vault.reseal_each(
+        what="provider credential", rows=rows, swap=_provider_credential_swap
     )
-    return {"resealed": resealed, "unchanged": unchanged, "broken": broken}
+
+
+def _provider_credential_swap(credential_id: uuid.UUID, old: str, new: str) -> bool:
+    with as_anonymous(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT atrium_provider_credential_reseal(%s, %s, %s)",
+            [credential_id, old, new],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])

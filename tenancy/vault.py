@@ -4,16 +4,26 @@ Organizations' provider keys and webhook endpoints' signing secrets are
 sealed with Fernet (AES-128-CBC with HMAC-SHA256) under the keys of
 ``ATRIUM_ENCRYPTION_KEYS``, newest first. Any listed key opens a sealed
 value, the first one seals, so rotation is: put a new key first, re-seal
-what is stored (``manage.py atrium_provider_keys_rotate`` for provider
-keys), then drop the old key.
+what is stored (``manage.py atrium_secrets_rotate``), then drop the old key.
+
+Each app that stores sealed values registers how to re-seal its kind (from
+``AppConfig.ready``, as tenancy cannot import the apps above it); the
+command runs every registered kind.
 """
 
 from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 from tenancy.errors import AtriumError
+
+logger = logging.getLogger(__name__)
 
 
 class EncryptionUnavailable(AtriumError):
@@ -68,6 +78,79 @@ def reseal(sealed: str) -> str | None:
         raise SealBroken() from None
 
 
+def keys_configured() -> bool:
+    """Whether any encryption key is listed (nothing seals or opens without)."""
+    return any(str(key).strip() for key in settings.ATRIUM_ENCRYPTION_KEYS if key)
+
+
 def hint(secret: str) -> str:
     """What may be shown of a key: its last four characters."""
     return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
+
+
+# --- re-sealing what is stored -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """What one pass over the stored values of one kind did."""
+
+    resealed: int = 0
+    unchanged: int = 0
+    broken: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"re-sealed {self.resealed}, already current {self.unchanged}, "
+            f"unreadable {self.broken}"
+        )
+
+
+def reseal_each(
+    *,
+    what: str,
+    rows: Iterable[tuple[uuid.UUID, str]],
+    swap: Callable[[uuid.UUID, str, str], bool],
+) -> Resealed:
+    """Re-seal each stored ``(id, sealed)`` of ``rows`` with the newest key.
+
+    ``swap(id, old, new)`` stores ``new`` only where the value is still
+    ``old`` and says whether it did: a value replaced meanwhile (an admin
+    stored a new secret, sealed anew) is left alone and counted as current.
+    A value no configured key opens is counted as broken, logged by id
+    (``what`` names the row) and never by value, and left as it is.
+    """
+    resealed = unchanged = broken = 0
+    for row_id, sealed in rows:
+        try:
+            fresh = reseal(sealed)
+        except SealBroken:
+            broken += 1
+            logger.error("%s %s: its sealed value opens with no key", what, row_id)
+            continue
+        if fresh is not None and swap(row_id, sealed, fresh):
+            resealed += 1
+        else:
+            unchanged += 1
+    logger.info(
+        "%s re-sealed: %d, unchanged: %d, broken: %d",
+        what,
+        resealed,
+        unchanged,
+        broken,
+    )
+    return Resealed(resealed=resealed, unchanged=unchanged, broken=broken)
+
+
+Resealer = Callable[[], Resealed]
+
+_resealers: dict[str, Resealer] = {}
+
+
+def register_resealer(kind: str, resealer: Resealer) -> None:
+    """Add a kind of stored sealed value (called from ``AppConfig.ready``)."""
+    _resealers[kind] = resealer
+
+
+def resealers() -> list[tuple[str, Resealer]]:
+    return sorted(_resealers.items())

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from tenancy import vault
 from tenancy.addresses import LOOPBACK, AllowList, Policy, url_check
-from tenancy.context import as_workspace
+from tenancy.context import as_anonymous, as_workspace
 from tenancy.data_models import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -60,12 +60,7 @@ def secret_generate() -> str:
 
 
 def secret_seal(secret: str) -> str:
-    """Seal a signing secret (tenancy.vault).
-
-    TODO: re-seal every endpoint's secret with the newest key in one command
-    (remove when a management command does it); until then rotate each
-    endpoint's secret (which seals it anew) before dropping an old key.
-    """
+    """Seal a signing secret (tenancy.vault)."""
     return vault.seal(secret, what="Webhook secrets")
 
 
@@ -73,8 +68,34 @@ def secret_open(sealed: str) -> str:
     try:
         return vault.unseal(sealed)
     except vault.SealBroken:
-        # A key was dropped from the settings before the secret was rotated.
+        # A key was dropped from the settings before the secret was re-sealed.
         raise RuntimeError("A webhook secret cannot be decrypted.") from None
+
+
+def webhook_secrets_reseal() -> vault.Resealed:
+    """Re-seal every endpoint's signing secret with the newest encryption key.
+
+    System work across organizations, through the two narrow functions of
+    tenancy migration 0010 (list ids and sealed secrets; swap one if it is
+    still the value read, so a secret an admin rotated meanwhile is left
+    alone). The secret itself does not change: receivers notice nothing, and
+    ``secret_rotated_at`` stays. Each swap commits on its own when run
+    outside a transaction, so a long pass holds no lock on what it passed.
+    """
+    with as_anonymous(), connection.cursor() as cursor:
+        cursor.execute("SELECT id, sealed FROM atrium_webhook_secrets_sealed()")
+        rows = cursor.fetchall()
+    return vault.reseal_each(what="webhook endpoint", rows=rows, swap=_secret_swap)
+
+
+def _secret_swap(endpoint_id: uuid.UUID, old: str, new: str) -> bool:
+    with as_anonymous(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT atrium_webhook_secret_reseal(%s, %s, %s)",
+            [endpoint_id, old, new],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:

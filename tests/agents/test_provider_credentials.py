@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from agents.models import ProviderCredential
-from agents.services import provider_credential_set
+from agents.services import provider_credential_set, provider_credentials_rotate
 from tenancy import vault
 from tenancy.context import as_user
 from tenancy.models import AuditLog
@@ -269,6 +269,27 @@ def test_rotation_reseals_every_key_with_the_newest(settings, world, capsys):
     ]
     settings.ATRIUM_ENCRYPTION_KEYS = [new]
     assert vault.unseal(after) == ORG_KEY
+
+
+def test_rotation_leaves_a_key_an_admin_replaces_during_the_pass(
+    settings, world, monkeypatch
+):
+    provider_credential_set_as_owner(world)
+    settings.ATRIUM_ENCRYPTION_KEYS = [
+        Fernet.generate_key().decode(),
+        *settings.ATRIUM_ENCRYPTION_KEYS,
+    ]
+    real_reseal = vault.reseal
+
+    def admin_replaces_meanwhile(sealed: str) -> str | None:
+        provider_credential_set_as_owner(world, api_key=ORG_KEY + "new")
+        return real_reseal(sealed)
+
+    monkeypatch.setattr(vault, "reseal", admin_replaces_meanwhile)
+    counts = provider_credentials_rotate()
+
+    assert counts == vault.Resealed(resealed=0, unchanged=1, broken=0)
+    assert vault.unseal(stored(world).api_key_sealed) == ORG_KEY + "new"
 
 
 def test_rotation_reports_keys_it_cannot_open(settings, world):

@@ -197,3 +197,76 @@ def test_visibility_functions_keep_generic_plans_for_their_lookups():
     )
     assert len(found) == 3
     assert all("plan_cache_mode=force_generic_plan" in c for c in found.values())
+
+
+# The narrow doors that re-seal stored secrets (manage.py atrium_secrets_rotate):
+# the listing one, the swap one, their table, and the definer's only grants on it.
+RESEAL_DOORS = [
+    (
+        "atrium_webhook_secrets_sealed",
+        "atrium_webhook_secret_reseal",
+        "webhook_endpoints",
+        {"id", "secret_encrypted", "created_at"},
+        {"secret_encrypted"},
+    ),
+    (
+        "atrium_provider_credentials_sealed",
+        "atrium_provider_credential_reseal",
+        "provider_credentials",
+        {"id", "api_key_sealed", "created_at"},
+        {"api_key_sealed"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("listing", "swap", "table", "reads", "writes"),
+    RESEAL_DOORS,
+    ids=["webhook_secrets", "provider_keys"],
+)
+def test_reseal_doors_return_ids_and_sealed_values_and_nothing_more(
+    listing, swap, table, reads, writes
+):
+    results = dict(
+        rows(
+            "SELECT p.proname, pg_get_function_result(p.oid) FROM pg_proc p"
+            " WHERE p.proname IN (%s, %s) AND p.prosecdef",
+            [listing, swap],
+        )
+    )
+    assert results == {listing: "TABLE(id uuid, sealed text)", swap: "boolean"}
+
+    definer = settings.DATABASE_DEFINER_ROLE
+    columns = [
+        name
+        for (name,) in rows(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = %s",
+            [table],
+        )
+    ]
+    readable, writable = set(), set()
+    for column in columns:
+        [(can_read, can_write)] = rows(
+            "SELECT has_column_privilege(%s, %s, %s, 'SELECT'),"
+            " has_column_privilege(%s, %s, %s, 'UPDATE')",
+            [definer, table, column] * 2,
+        )
+        readable |= {column} if can_read else set()
+        writable |= {column} if can_write else set()
+    assert (readable, writable) == (reads, writes)
+    [(inserts, deletes)] = rows(
+        "SELECT has_table_privilege(%s, %s, 'INSERT'),"
+        " has_table_privilege(%s, %s, 'DELETE')",
+        [definer, table] * 2,
+    )
+    assert (inserts, deletes) == (False, False)
+    app = settings.DATABASE_APP_ROLE
+    for function in (listing, swap):
+        [(app_may, public_may)] = rows(
+            "SELECT has_function_privilege(%s, p.oid, 'EXECUTE'),"
+            " has_function_privilege('public', p.oid, 'EXECUTE')"
+            " FROM pg_proc p WHERE p.proname = %s",
+            [app, function],
+        )
+        assert (app_may, public_may) == (True, False)
