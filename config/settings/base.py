@@ -425,9 +425,10 @@ ATRIUM_PROVIDER_RETRY_SECONDS = env.float("ATRIUM_PROVIDER_RETRY_SECONDS", defau
 # reach although they are not public (an internal model server). The
 # settings' own addresses above are trusted and need no entry.
 ATRIUM_PROVIDER_ALLOWED_HOSTS = env.list("ATRIUM_PROVIDER_ALLOWED_HOSTS", default=[])
-# Fernet keys sealing the provider keys organizations store, newest first
-# (rotation: docs/providers.md). Without one, organizations cannot store keys;
-# local and test settings derive one from the secret key.
+# Fernet keys sealing the provider keys organizations store and webhook
+# signing secrets, newest first (rotation: manage.py atrium_secrets_rotate,
+# docs/webhooks.md). Without one, neither can be stored; local and test
+# settings derive one from the secret key.
 ATRIUM_ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
 
 # --- Agents and chat (docs/agents.md) ----------------------------------------
