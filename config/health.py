@@ -3,7 +3,8 @@
 Readiness asks every dependency a request may need: PostgreSQL (on a fresh
 connection, so a dead server is seen even while an old connection lingers),
 every Redis the process uses (cache and Celery broker), the graph backend
-when the graph is on, and whether every migration has been applied. Each
+when the graph is on, the storage of uploaded files, and whether every
+migration has been applied. Each
 probe is bounded by ``ATRIUM_READYZ_TIMEOUT`` seconds. A failed check reports
 only its exception's class name: never a host, a user or a password.
 """
@@ -11,10 +12,13 @@ only its exception's class name: never a host, a user or a password.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import load_backend
@@ -114,11 +118,30 @@ def _check_graph() -> str:
     return "off"
 
 
+def _check_storage() -> str:
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        # The media directory is created on the first upload: the nearest
+        # directory that exists must let this process write.
+        root = Path(storage.location)
+        existing = next(path for path in (root, *root.parents) if path.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError("the media directory cannot be written")
+        return "ok"
+    from tenancy.object_storage import PrivateS3Storage
+
+    if not isinstance(storage, PrivateS3Storage):
+        raise TypeError("unknown storage backend")
+    storage.probe(timeout=_timeout())
+    return "ok"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": _check_database,
     "migrations": _check_migrations,
     "redis": _check_redis,
     "graph": _check_graph,
+    "storage": _check_storage,
 }
 PASSING = ("ok", "off")
 

@@ -17,7 +17,21 @@ class DocumentAdmin(admin.ModelAdmin):
     search_fields = ["title", "source", "content_hash", "id", "workspace__name"]
     list_select_related = ["workspace"]
     raw_id_fields = ["workspace", "created_by", "created_by_api_key"]
-    readonly_fields = ["id", "content_hash", "created_at", "updated_at", "stages"]
+    # The stored original is shown by name only: storage gives no URLs, and a
+    # file swapped here would bypass ingestion.
+    exclude = ["file"]
+    readonly_fields = [
+        "id",
+        "stored_file",
+        "content_hash",
+        "created_at",
+        "updated_at",
+        "stages",
+    ]
+
+    @admin.display(description="stored file")
+    def stored_file(self, document: Document) -> str:
+        return document.file.name
 
 
 @admin.register(Chunk)

@@ -58,4 +58,4 @@ def tenant_b(db: None) -> Tenant:
     return make_tenant("b")
 
 
-pytest_plugins = ["tests.support.worker", "tests.support.browser"]
+pytest_plugins = ["tests.support.worker", "tests.support.browser", "tests.support.s3"]

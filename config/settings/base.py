@@ -9,9 +9,11 @@ refuses to start without its secrets (see ``production.py``).
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -148,6 +150,37 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("ATRIUM_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+# --- Stored files (docs/deployment.md) ---------------------------------------
+# Uploaded originals and export archives: under MEDIA_ROOT ("filesystem"), or
+# in a private S3-compatible bucket every host reaches ("s3"). Empty
+# credentials leave them to boto3 (AWS_* variables, an instance or task role).
+ATRIUM_STORAGE_BACKEND = env("ATRIUM_STORAGE_BACKEND", default="filesystem")
+if ATRIUM_STORAGE_BACKEND == "filesystem":
+    _default_storage: dict[str, Any] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage"
+    }
+elif ATRIUM_STORAGE_BACKEND == "s3":
+    _default_storage = {
+        "BACKEND": "tenancy.object_storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env("ATRIUM_S3_BUCKET", default=""),
+            "endpoint_url": env("ATRIUM_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("ATRIUM_S3_REGION", default="") or None,
+            "access_key": env("ATRIUM_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("ATRIUM_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env("ATRIUM_S3_PREFIX", default="").strip("/"),
+            "addressing_style": env("ATRIUM_S3_ADDRESSING_STYLE", default="") or None,
+        },
+    }
+    if not _default_storage["OPTIONS"]["bucket_name"]:
+        raise ImproperlyConfigured("ATRIUM_STORAGE_BACKEND=s3 needs ATRIUM_S3_BUCKET.")
+else:
+    raise ImproperlyConfigured("ATRIUM_STORAGE_BACKEND must be 'filesystem' or 's3'.")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "app:home"
@@ -533,6 +566,9 @@ LOGGING = {
                 "httpcore2",
             )
         },
+        # At DEBUG boto3 logs each request's headers, the signed
+        # Authorization with the access key id among them.
+        **{name: {"level": "WARNING"} for name in ("boto3", "botocore", "s3transfer")},
         # Each request and task has its own line (atrium.request,
         # atrium.task); Django's and Celery's per-request and per-task lines
         # would repeat them, and Django's carry the raw path and query.

@@ -25,6 +25,7 @@ ERROR_CODES = frozenset(
         "graph_failed",
         "graph_budget_exceeded",
         "timeout",
+        "storage_unavailable",
         "internal_error",
     }
 )
@@ -38,6 +39,7 @@ HTTP_STATUS = {
     "macro_document": 415,
     "duplicate_content": 409,
     "not_retryable": 409,
+    "storage_unavailable": 503,
 }
 
 

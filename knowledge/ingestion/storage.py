@@ -9,9 +9,17 @@ from datetime import datetime
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from knowledge.ingestion.errors import IngestionError
 from knowledge.ingestion.formats import STORED_EXTENSIONS
+from tenancy.storage import StorageError
 
 logger = logging.getLogger(__name__)
+
+
+def _unavailable() -> IngestionError:
+    return IngestionError(
+        "storage_unavailable", "The document store could not be reached; try again."
+    )
 
 
 def workspace_directory(workspace_id: uuid.UUID) -> str:
@@ -26,15 +34,33 @@ def stored_name(*, workspace_id: uuid.UUID, fmt: str) -> str:
 
 
 def file_save(*, workspace_id: uuid.UUID, fmt: str, data: bytes) -> str:
-    """Write ``data`` under a generated name and return the name."""
-    return default_storage.save(
-        stored_name(workspace_id=workspace_id, fmt=fmt), ContentFile(data)
-    )
+    """Write ``data`` under a generated name and return the name.
+
+    Raises ``storage_unavailable`` when the storage refuses the write.
+    """
+    try:
+        return default_storage.save(
+            stored_name(workspace_id=workspace_id, fmt=fmt), ContentFile(data)
+        )
+    except OSError as error:
+        logger.error(
+            "could not store an original of workspace %s: %s", workspace_id, error
+        )
+        raise _unavailable() from None
 
 
 def file_read(name: str) -> bytes:
-    with default_storage.open(name, "rb") as handle:
-        return handle.read()
+    """The stored file's bytes.
+
+    A file that is not there raises ``OSError`` (``FileNotFoundError``);
+    object storage that refuses or cannot be reached, ``storage_unavailable``.
+    """
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except StorageError as error:
+        logger.error("could not read stored file %s: %s", name, error)
+        raise _unavailable() from None
 
 
 def file_modified(name: str) -> datetime:
@@ -47,5 +73,5 @@ def file_delete(name: str) -> None:
         return
     try:
         default_storage.delete(name)
-    except OSError:
-        logger.warning("could not delete stored document file %s", name)
+    except OSError as error:
+        logger.warning("could not delete stored document file %s: %s", name, error)

@@ -49,6 +49,7 @@ def test_ready_when_every_dependency_answers(graph_on: GraphServer) -> None:
             "migrations": "ok",
             "redis": "ok",
             "graph": "ok",
+            "storage": "ok",
         },
     }
 
@@ -127,6 +128,33 @@ def test_neo4j_down(settings, closed_port: int) -> None:  # type: ignore[no-unty
 
     assert status == 503
     assert_only(body, "graph", str(closed_port))
+
+
+def test_object_storage_down(settings, s3_server, closed_port: int) -> None:  # type: ignore[no-untyped-def]
+    storages = s3_server.storages()
+    storages["default"]["OPTIONS"]["endpoint_url"] = f"http://127.0.0.1:{closed_port}"
+    settings.STORAGES = storages
+
+    status, body = ready()
+
+    assert status == 503
+    assert_only(
+        body,
+        "storage",
+        str(closed_port),
+        s3_server.access_key_id,
+        s3_server.secret_access_key,
+    )
+
+
+def test_a_media_directory_that_cannot_be_made(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "volume").write_text("a file where the volume should be")
+    settings.MEDIA_ROOT = tmp_path / "volume" / "media"
+
+    status, body = ready()
+
+    assert status == 503
+    assert_only(body, "storage")
 
 
 def test_an_unapplied_migration(settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
