@@ -131,7 +131,7 @@ class PrivateS3Storage(S3Storage):
         )
 
     def probe(self, *, timeout: float) -> None:
-        """List one key with a short timeout and no retry (readiness)."""
+        """List one original's key, with a short timeout and no retry."""
         config = self.client_config.merge(
             Config(
                 connect_timeout=timeout,
@@ -147,7 +147,6 @@ class PrivateS3Storage(S3Storage):
             config=config,
             verify=self.verify,
         )
-        with _translated("list", self.location):
-            client.list_objects_v2(
-                Bucket=self.bucket_name, Prefix=self.location, MaxKeys=1
-            )
+        prefix = self._normalize_name("documents") + "/"
+        with _translated("list", prefix):
+            client.list_objects_v2(Bucket=self.bucket_name, Prefix=prefix, MaxKeys=1)
