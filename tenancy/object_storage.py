@@ -9,7 +9,6 @@ object is ``FileNotFoundError``, anything else ``StorageError``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,8 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from storages.backends.s3 import S3Storage
 
 from tenancy.storage import StorageError
-
-logger = logging.getLogger(__name__)
 
 # Codes an S3 server answers when the credentials or the policy are wrong.
 CREDENTIAL_CODES = frozenset(
@@ -115,7 +112,7 @@ class PrivateS3Storage(S3Storage):
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         with _translated("list", path):
-            return super().listdir(path)  # type: ignore[no-any-return]
+            return super().listdir(path)
 
     def size(self, name: str) -> int:
         with _translated("measure", name):
@@ -123,7 +120,7 @@ class PrivateS3Storage(S3Storage):
 
     def get_modified_time(self, name: str) -> datetime:
         with _translated("read the date of", name):
-            return super().get_modified_time(name)  # type: ignore[no-any-return]
+            return super().get_modified_time(name)
 
     def url(self, name: str | None, *args: Any, **kwargs: Any) -> str:
         raise NotImplementedError(

@@ -1,9 +1,9 @@
 """Originals in an S3-compatible bucket: written, read, swept and erased there.
 
 Real boto3 against moto's S3 server on loopback (tests/support/s3.py), which
-checks signatures and a policy that confines Atrium's user to its key
-prefix: a request outside it would fail the test. Objects are aged by the
-server's own clock, not by editing anything.
+checks signatures and a policy that denies Atrium's user every object
+outside its key prefix: a stray request would fail the test. Objects are
+aged by the server's own clock, not by editing anything.
 """
 
 from __future__ import annotations
