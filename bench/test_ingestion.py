@@ -4,13 +4,15 @@ The pipeline runs as deployed: a real ingest worker and a real embed worker
 (one process each, on the same cores as everything else), Markdown
 documents uploaded one by one, the clock running from the first upload
 until the last document is ready (parsed, chunked, embedded, every stage
-committed). The raw model then embeds the very same chunk texts in this
-process, in batches of the same size, once before and once after the
-pipeline run (the spread is the machine's noise). Target (issue 4): the
+committed). Right after, the raw model embeds the very same chunk texts in
+this process, in batches of the same size, twice; the faster run is the
+yardstick. That is one round; the benchmark runs ROUNDS of them, each on
+new documents, so pipeline and model take turns on the machine and the
+spread of the per-round ratios shows its noise. Target (issue 4): the
 pipeline reaches at least 0.7x the model's chunks per second.
 
 Both workers are warmed up (model loaded, modules imported) on one document
-before the clock starts, as a running deployment is.
+before the first round, as a running deployment is.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.support.worker import start_worker, stop_worker
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DOCUMENTS = 60
+ROUNDS = 3
 PARAGRAPH = (
     "Atrium keeps each workspace's documents apart. Agents answer from them "
     "with citations, and administrators watch ingestion stage by stage. "
@@ -45,6 +48,30 @@ def document_text(number: int) -> str:
         for s in range(3)
     ]
     return f"# Handbook {number}\n\n" + "\n\n".join(sections)
+
+
+def round_run(workspace, number: int) -> tuple[float, list[str]]:  # type: ignore[no-untyped-def]
+    """Upload one round's documents and wait until all are ready.
+
+    Returns the seconds from the first upload to the last ``ready`` and the
+    texts of the chunks the pipeline made.
+    """
+    already = ready_count(workspace)
+    first = number * DOCUMENTS
+    started = time.perf_counter()
+    documents = [
+        create(workspace, f"handbook-{n}.md", document_text(n))
+        for n in range(first, first + DOCUMENTS)
+    ]
+    wait_ready(workspace, already + DOCUMENTS, timeout=1800)
+    seconds = time.perf_counter() - started
+    with as_workspace(workspace.pk):
+        texts = list(
+            Chunk.objects.filter(
+                workspace=workspace, document_id__in=[d.pk for d in documents]
+            ).values_list("content", flat=True)
+        )
+    return seconds, texts
 
 
 def create(workspace, name: str, text: str) -> Document:  # type: ignore[no-untyped-def]
@@ -94,55 +121,45 @@ def test_ingestion_throughput_against_the_raw_model(
         start_worker(tmp_path, queues=("ingest",), extra_env=env),
         start_worker(tmp_path, queues=("embed",), extra_env=env),
     ]
+    get_provider().embed(["warm up the model"])
+    rounds = []
     try:
-        warm_up = create(workspace, "warm-up.md", document_text(-1))
+        create(workspace, "warm-up.md", document_text(-1))
         wait_ready(workspace, 1, timeout=300)
-
-        started = time.perf_counter()
-        for number in range(DOCUMENTS):
-            create(workspace, f"handbook-{number}.md", document_text(number))
-        wait_ready(workspace, DOCUMENTS + 1, timeout=1800)
-        pipeline_seconds = time.perf_counter() - started
+        for number in range(ROUNDS):
+            pipeline, texts = round_run(workspace, number)
+            # The faster of two raw runs: the target is judged against the
+            # model at its best.
+            raw = min(raw_seconds(texts), raw_seconds(texts))
+            rounds.append((len(texts), pipeline, raw))
     finally:
         for worker in workers:
             stop_worker(worker)
 
-    with as_workspace(workspace.pk):
-        texts = list(
-            Chunk.objects.filter(workspace=workspace)
-            .exclude(document_id=warm_up.pk)
-            .values_list("content", flat=True)
-        )
-    get_provider().embed(["warm up the model"])
-    before = raw_seconds(texts)
-    after = raw_seconds(texts)
-    # The faster of the two raw runs: the target is judged against the
-    # model at its best.
-    raw = min(before, after)
-
-    pipeline_rate = len(texts) / pipeline_seconds
-    raw_rate = len(texts) / raw
+    chunks = sum(n for n, _, _ in rounds)
+    pipeline_seconds = sum(p for _, p, _ in rounds)
+    raw_total = sum(r for _, _, r in rounds)
+    ratio = raw_total / pipeline_seconds
+    per_round = ", ".join(f"{r / p:.2f}" for _, p, r in rounds)
     publish(
         "ingestion",
         [
             {
-                "path": "raw embedding model (best of 2)",
-                "chunks": len(texts),
-                "seconds": round(raw, 2),
-                "chunks/s": round(raw_rate, 1),
+                "path": f"raw embedding model (best of 2, {ROUNDS} rounds)",
+                "chunks": chunks,
+                "seconds": round(raw_total, 2),
+                "chunks/s": round(chunks / raw_total, 1),
             },
             {
-                "path": "whole pipeline, real workers",
-                "chunks": len(texts),
+                "path": f"whole pipeline, real workers ({ROUNDS} rounds)",
+                "chunks": chunks,
                 "seconds": round(pipeline_seconds, 2),
-                "chunks/s": round(pipeline_rate, 1),
+                "chunks/s": round(chunks / pipeline_seconds, 1),
             },
         ],
         [
-            f"pipeline / raw model: {pipeline_rate / raw_rate:.2f} (target >= 0.7);"
-            f" raw runs {before:.1f} s and {after:.1f} s"
-            f" ({abs(before - after) / raw:.0%} apart);"
-            f" {DOCUMENTS} documents, batch size"
+            f"pipeline / raw model: {ratio:.2f} (target >= 0.7); rounds: {per_round};"
+            f" {DOCUMENTS} documents a round, batch size"
             f" {settings.ATRIUM_EMBEDDING_BATCH_SIZE}, provider {get_provider().name}",
         ],
     )

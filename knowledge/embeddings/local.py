@@ -78,6 +78,11 @@ class LocalMiniLMProvider:
                 tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
                 options = onnxruntime.SessionOptions()
                 options.log_severity_level = 3
+                # Idle intra-op threads sleep instead of spinning: a spinning
+                # thread holds a core the ingest worker and PostgreSQL need
+                # between batches, for no gain in the model's own speed
+                # (docs/ingestion.md, "The pipeline against the raw model").
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = onnxruntime.InferenceSession(
                     str(self._model_path),
                     sess_options=options,

@@ -66,3 +66,11 @@ def test_the_configured_dimension_must_match_the_model(settings):
             get_provider()
     finally:
         _provider.cache_clear()
+
+
+def test_idle_model_threads_sleep_rather_than_spin(provider):
+    provider.embed(["load the session"])
+    session, _ = provider._load()
+
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
