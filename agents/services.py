@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.text import slugify
 
 from agents.models import Agent, ProviderCredential
 from agents.providers.credentials import organization_base_url_check
 from tenancy import quotas, vault
-from tenancy.context import as_anonymous
 from tenancy.errors import ConflictError
 from tenancy.models import Organization, Workspace
 from tenancy.services import audit_record
@@ -143,19 +141,8 @@ def provider_credentials_rotate() -> vault.Resealed:
     configured key opens is counted as broken and left as it is. Each swap
     commits on its own when run outside a transaction.
     """
-    with as_anonymous(), connection.cursor() as cursor:
-        cursor.execute("SELECT id, sealed FROM atrium_provider_credentials_sealed()")
-        rows = cursor.fetchall()
-    return vault.reseal_each(
-        what="provider credential", rows=rows, swap=_provider_credential_swap
+    return vault.reseal_stored(
+        what="provider credential",
+        listing="atrium_provider_credentials_sealed",
+        swap="atrium_provider_credential_reseal",
     )
-
-
-def _provider_credential_swap(credential_id: uuid.UUID, old: str, new: str) -> bool:
-    with as_anonymous(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT atrium_provider_credential_reseal(%s, %s, %s)",
-            [credential_id, old, new],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.db import connection
+from psycopg import sql
 
+from tenancy.context import as_anonymous
 from tenancy.errors import AtriumError
 
 logger = logging.getLogger(__name__)
@@ -106,20 +109,22 @@ class Resealed:
         )
 
 
-def reseal_each(
-    *,
-    what: str,
-    rows: Iterable[tuple[uuid.UUID, str]],
-    swap: Callable[[uuid.UUID, str, str], bool],
-) -> Resealed:
-    """Re-seal each stored ``(id, sealed)`` of ``rows`` with the newest key.
+def reseal_stored(*, what: str, listing: str, swap: str) -> Resealed:
+    """Re-seal every value a pair of narrow database functions exposes.
 
+    ``listing()`` returns ``(id, sealed)`` rows across organizations;
     ``swap(id, old, new)`` stores ``new`` only where the value is still
-    ``old`` and says whether it did: a value replaced meanwhile (an admin
+    ``old`` and says whether it did, so a value replaced meanwhile (an admin
     stored a new secret, sealed anew) is left alone and counted as current.
     A value no configured key opens is counted as broken, logged by id
-    (``what`` names the row) and never by value, and left as it is.
+    (``what`` names the row) and never by value, and left as it is. Run with
+    no principal; each swap commits on its own outside a transaction.
     """
+    with as_anonymous(), connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT id, sealed FROM {}()").format(sql.Identifier(listing))
+        )
+        rows: list[tuple[uuid.UUID, str]] = cursor.fetchall()
     resealed = unchanged = broken = 0
     for row_id, sealed in rows:
         try:
@@ -128,7 +133,7 @@ def reseal_each(
             broken += 1
             logger.error("%s %s: its sealed value opens with no key", what, row_id)
             continue
-        if fresh is not None and swap(row_id, sealed, fresh):
+        if fresh is not None and _swap(swap, row_id, sealed, fresh):
             resealed += 1
         else:
             unchanged += 1
@@ -140,6 +145,16 @@ def reseal_each(
         broken,
     )
     return Resealed(resealed=resealed, unchanged=unchanged, broken=broken)
+
+
+def _swap(function: str, row_id: uuid.UUID, old: str, new: str) -> bool:
+    with as_anonymous(), connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT {}(%s, %s, %s)").format(sql.Identifier(function)),
+            [row_id, old, new],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 Resealer = Callable[[], Resealed]

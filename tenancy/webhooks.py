@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from tenancy import vault
 from tenancy.addresses import LOOPBACK, AllowList, Policy, url_check
-from tenancy.context import as_anonymous, as_workspace
+from tenancy.context import as_workspace
 from tenancy.data_models import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -82,20 +82,11 @@ def webhook_secrets_reseal() -> vault.Resealed:
     ``secret_rotated_at`` stays. Each swap commits on its own when run
     outside a transaction, so a long pass holds no lock on what it passed.
     """
-    with as_anonymous(), connection.cursor() as cursor:
-        cursor.execute("SELECT id, sealed FROM atrium_webhook_secrets_sealed()")
-        rows = cursor.fetchall()
-    return vault.reseal_each(what="webhook endpoint", rows=rows, swap=_secret_swap)
-
-
-def _secret_swap(endpoint_id: uuid.UUID, old: str, new: str) -> bool:
-    with as_anonymous(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT atrium_webhook_secret_reseal(%s, %s, %s)",
-            [endpoint_id, old, new],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return vault.reseal_stored(
+        what="webhook endpoint",
+        listing="atrium_webhook_secrets_sealed",
+        swap="atrium_webhook_secret_reseal",
+    )
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
