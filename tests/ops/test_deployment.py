@@ -22,6 +22,7 @@ import pytest
 import yaml
 from django.conf import settings
 
+from tests.support.processes import process_stop
 from tests.support.worker import test_database_url as worker_database_url
 
 ROOT = Path(settings.BASE_DIR)
@@ -86,8 +87,7 @@ def production_web(tmp_path: Path, django_db_setup: None) -> Iterator[str]:
             pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process_stop(process, timeout=30)
 
 
 @pytest.mark.django_db

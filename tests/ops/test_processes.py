@@ -22,6 +22,7 @@ from tests.ops.test_metrics import value
 from tests.support import tasks
 from tests.support import worker as workers
 from tests.support.graph import free_port
+from tests.support.processes import process_stop
 
 pytestmark = [pytest.mark.django_db, pytest.mark.worker]
 
@@ -74,8 +75,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             time.sleep(0.2)
         yield port, metrics_dir
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process_stop(process, timeout=30)
         log.close()
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.processes import process_stop
+
 BUCKET = "atrium-test"
 PREFIX = "atrium"
 REGION = "us-east-1"
@@ -190,12 +192,7 @@ def start_s3_server(tmp_dir: Path) -> S3Server:
 
 
 def stop_s3_server(server: S3Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    process_stop(server.process, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+from tests.support.processes import process_stop
 
 
 @dataclass
@@ -80,12 +81,7 @@ def start_worker(
 
 
 def stop_worker(worker: Worker) -> None:
-    worker.process.terminate()
-    try:
-        worker.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.process.kill()
-        worker.process.wait()
+    process_stop(worker.process)
 
 
 @pytest.fixture(scope="session")
