@@ -246,3 +246,17 @@ def test_a_get_on_an_action_url_changes_nothing(people):
 
     assert response.status_code == 405
     assert role_of(people, "viewer") == "viewer"
+
+
+@pytest.mark.parametrize(("persona", "selects"), [("admin", True), ("member", False)])
+def test_each_person_shows_once_with_you_and_a_role_control(people, persona, selects):
+    me = people.users[persona]
+    viewer = people.users["viewer"]
+
+    html = people.client(persona).get(people_url(people)).content.decode()
+
+    assert html.count('<span class="badge">You</span>') == 1
+    you_at = html.index('<span class="badge">You</span>')
+    assert html.rfind(me.email, 0, you_at) > html.rfind("<tr>", 0, you_at)
+    assert (f'id="role-{viewer.pk}"' in html) == selects
+    assert (f"/people/{viewer.pk}/role/" in html) == selects

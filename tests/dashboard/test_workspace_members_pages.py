@@ -204,3 +204,17 @@ def test_another_workspaces_member_is_not_found_here(people):
         404,
         404,
     )
+
+
+@pytest.mark.parametrize(("persona", "selects"), [("owner", True), ("viewer", False)])
+def test_each_member_shows_once_with_you_and_a_role_control(people, persona, selects):
+    me = people.users[persona]
+    viewer = people.users["viewer"]
+
+    html = people.client(persona).get(members_url(people)).content.decode()
+
+    assert html.count('<span class="badge">You</span>') == 1
+    you_at = html.index('<span class="badge">You</span>')
+    assert html.rfind(me.email, 0, you_at) > html.rfind("<tr>", 0, you_at)
+    assert (f'id="role-{viewer.pk}"' in html) == selects
+    assert (f"/members/{viewer.pk}/role/" in html) == selects
