@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from agents.answers import answer_blocks
 from agents.chat.streams import client as stream_client
 from agents.models import ChatSession, Message
-from agents.views import answer_blocks
 from knowledge.models import Chunk
 from tenancy.context import as_user, as_workspace
 from tests.agents.support import make_agent, stock
