@@ -89,6 +89,10 @@ urlpatterns = [
     path(f"{WS}/documents", knowledge.DocumentListView.as_view()),
     path(f"{WS}/documents/<uuid:document_id>", knowledge.DocumentDetailView.as_view()),
     path(
+        f"{WS}/documents/<uuid:document_id>/content",
+        knowledge.DocumentContentView.as_view(),
+    ),
+    path(
         f"{WS}/documents/<uuid:document_id>/retry",
         knowledge.DocumentRetryView.as_view(),
     ),

@@ -53,6 +53,18 @@ class DocumentTextIn(StrictSerializer):
     metadata = serializers.DictField(required=False)
 
 
+class DocumentContentIn(StrictSerializer):
+    text = serializers.CharField(trim_whitespace=False)
+    format = serializers.ChoiceField(choices=["text", "markdown"], default="text")
+
+
+class DocumentReplacedOut(serializers.Serializer):
+    document = DocumentDetailOut()
+    replaced = serializers.BooleanField(
+        help_text="False when the content sent is the document's own already."
+    )
+
+
 class DocumentListQuery(StrictSerializer):
     status = serializers.ChoiceField(choices=DocumentStatus.choices, required=False)
     limit = serializers.IntegerField(required=False)

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,11 +22,38 @@ from knowledge.models import Document, IngestJob
 from knowledge.search import SearchFilters, SearchRequest, search
 from tenancy.api.access import NotFound, Rule
 from tenancy.api.base import WorkspaceAPIView
-from tenancy.api.docs import ERRORS
+from tenancy.api.docs import ERRORS, error_response
 from tenancy.api.errors import RequestTooLarge
 from tenancy.errors import AtriumError
 from tenancy.models import APIKey
 from tenancy.observability import annotate
+
+# What an upload can be refused with, beyond every endpoint's errors.
+UPLOAD_ERRORS = {
+    **ERRORS,
+    413: error_response(
+        "A file or the whole request is past its size limit",
+        "file_too_large",
+        "The file is larger than 26214400 bytes.",
+    ),
+    415: error_response(
+        "Not a supported type, or the content does not match the extension",
+        "type_mismatch",
+        "The file's content is not what its .pdf extension says.",
+    ),
+    503: error_response(
+        "File storage could not be reached; nothing was stored",
+        "storage_unavailable",
+        "The document store could not be reached; try again.",
+    ),
+}
+CONFLICT = {
+    409: error_response(
+        "Conflicts with the workspace's documents",
+        "duplicate_content",
+        "The workspace already holds this content as document 7d1a….",
+    )
+}
 
 READ = Rule(role="viewer", scope="documents:read")
 WRITE = Rule(role="member", scope="documents:write")
@@ -98,7 +126,11 @@ class DocumentListView(UploadView):
             },
             "application/json": s.DocumentTextIn,
         },
-        responses={201: s.DocumentCreatedOut(many=True), **ERRORS},
+        responses={
+            201: s.DocumentCreatedOut(many=True),
+            200: s.DocumentCreatedOut(many=True),
+            **UPLOAD_ERRORS,
+        },
         description=(
             "Upload one or more files (multipart field `file`, repeated), or JSON "
             "with `title` and `text`. Identical content already in the workspace "
@@ -176,13 +208,81 @@ class DocumentDetailView(OneDocumentView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class DocumentContentView(OneDocumentView):
+    access = {"PUT": WRITE}
+    parser_classes = [MultiPartParser, JSONParser]
+
+    @extend_schema(
+        operation_id="workspaces_documents_content_replace",
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
+            "application/json": s.DocumentContentIn,
+        },
+        responses={
+            202: s.DocumentReplacedOut,
+            200: s.DocumentReplacedOut,
+            **UPLOAD_ERRORS,
+            **CONFLICT,
+        },
+        description=(
+            "Replaces the document's content with a new file (multipart field "
+            "`file`) or text (JSON `text` and `format`), keeping its id, title "
+            "and metadata, and ingests it again (202). Until the new version's "
+            "chunks are made, search keeps finding the old ones; then they swap "
+            "in one transaction. The same content as now changes nothing (200, "
+            "`replaced: false`); content another document of the workspace "
+            "holds is refused (409 `duplicate_content`)."
+        ),
+    )
+    def put(
+        self, request: Request, workspace_id: uuid.UUID, document_id: uuid.UUID
+    ) -> Response:
+        _check_request_size(request)
+        document = self._document(document_id)
+        files = request.FILES.getlist("file")
+        if len(files) > 1:
+            raise ValidationError({"file": ["Send one file: it replaces the content."]})
+        try:
+            if files:
+                result = services.document_reingest(
+                    document=document, file=files[0], filename=files[0].name or ""
+                )
+            else:
+                data = s.DocumentContentIn(data=request.data)
+                data.is_valid(raise_exception=True)
+                result = services.document_reingest(
+                    document=document,
+                    text=data.validated_data["text"],
+                    text_format=data.validated_data["format"],
+                )
+        except IngestionError as error:
+            raise DocumentRefused(error) from None
+        body = {
+            "document": s.DocumentDetailOut(result.document).data,
+            "replaced": result.created,
+        }
+        return Response(body, status=202 if result.created else 200)
+
+
 class DocumentRetryView(OneDocumentView):
     access = {"POST": WRITE}
 
     @extend_schema(
         operation_id="workspaces_documents_retry",
         request=None,
-        responses={202: s.DocumentDetailOut, **ERRORS},
+        responses={
+            202: s.DocumentDetailOut,
+            **ERRORS,
+            409: error_response(
+                "The document has not failed",
+                "not_retryable",
+                "Only a failed document can be retried.",
+            ),
+        },
         description="Runs a failed document again from the stage that failed.",
     )
     def post(
@@ -212,7 +312,7 @@ class IngestView(UploadView):
                 },
             }
         },
-        responses={202: s.IngestJobOut, **ERRORS},
+        responses={202: s.IngestJobOut, **UPLOAD_ERRORS},
         description=(
             "Bulk ingestion: many files (multipart field `files`, repeated) and/or "
             "zip archives of them. Returns a job; poll "

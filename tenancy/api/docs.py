@@ -22,7 +22,8 @@ class ErrorOut(serializers.Serializer):
     error = ErrorDetail()
 
 
-def _error(description: str, code: str, message: str) -> OpenApiResponse:
+def error_response(description: str, code: str, message: str) -> OpenApiResponse:
+    """An error answer for the schema, with one example of its body."""
     return OpenApiResponse(
         ErrorOut,
         description=description,
@@ -36,15 +37,19 @@ def _error(description: str, code: str, message: str) -> OpenApiResponse:
 
 
 ERRORS = {
-    400: _error("Invalid input", "invalid_request", "The request is not valid."),
-    401: _error("Not authenticated", "invalid_api_key", "The API key is not valid."),
-    403: _error(
+    400: error_response(
+        "Invalid input", "invalid_request", "The request is not valid."
+    ),
+    401: error_response(
+        "Not authenticated", "invalid_api_key", "The API key is not valid."
+    ),
+    403: error_response(
         "Role, scope or plan does not allow it",
         "insufficient_scope",
         "The API key lacks the 'agents:write' scope this needs.",
     ),
-    404: _error("Not found (or not yours)", "not_found", "No such workspace."),
-    429: _error(
+    404: error_response("Not found (or not yours)", "not_found", "No such workspace."),
+    429: error_response(
         "Rate limit or monthly quota reached (see Retry-After)",
         "rate_limited",
         "Request was throttled. Expected available in 12 seconds.",

@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import pytest
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from knowledge.models import Chunk, Document
 from tenancy.context import as_user, as_workspace
@@ -269,3 +270,151 @@ def test_hostile_archives_are_refused_whole(world, entries, code):
     assert [f.get("code") for f in job["files"]] == [code]
     with as_user(world.users["owner"].pk):
         assert not uploaded(world).exists()
+
+
+def content_path(world, document_id, workspace=None):  # type: ignore[no-untyped-def]
+    workspace = workspace or world.a1
+    return f"/v1/workspaces/{workspace.pk}/documents/{document_id}/content"
+
+
+def put_file(api, path, handle):  # type: ignore[no-untyped-def]
+    return api.client.put(
+        path,
+        data=encode_multipart(BOUNDARY, {"file": handle}),
+        content_type=MULTIPART_CONTENT,
+    )
+
+
+def chunk_texts(world, document_id) -> str:  # type: ignore[no-untyped-def]
+    with as_user(world.users["owner"].pk):
+        return " ".join(
+            Chunk.objects.filter(document_id=document_id).values_list(
+                "content", flat=True
+            )
+        )
+
+
+def test_replacing_content_keeps_the_document_and_swaps_its_chunks(world):
+    api = world.api("key_all")
+    document_id = upload_text(api, world).json()[0]["document"]["id"]
+    with as_user(world.users["owner"].pk):
+        processed(document_id)
+
+    replaced = api.call(
+        "PUT",
+        content_path(world, document_id),
+        {
+            "text": "# Signing in\n\nUse the single sign-on button.",
+            "format": "markdown",
+        },
+    )
+    body = replaced.json()
+    # Until the new version is chunked, search still finds the old text.
+    before = chunk_texts(world, document_id)
+    with as_user(world.users["owner"].pk):
+        processed(document_id)
+
+    assert replaced.status_code == 202
+    assert body["replaced"] is True
+    assert body["document"]["id"] == document_id
+    assert body["document"]["title"] == "Password reset"
+    assert body["document"]["status"] == "queued"
+    assert "Forgot password" in before
+    after = chunk_texts(world, document_id)
+    assert "single sign-on" in after and "Forgot password" not in after
+    found = api.post(
+        f"/v1/workspaces/{world.a1.pk}/search",
+        {"query": "single sign-on button", "search_type": "text", "limit": 3},
+    ).json()
+    assert found["hits"][0]["document_id"] == document_id
+
+
+def test_replacing_with_a_file_and_with_the_same_content(world):
+    api = world.api("owner")
+    document_id = upload_text(api, world).json()[0]["document"]["id"]
+
+    by_file = put_file(api, content_path(world, document_id), named("v2.md", b"# V2"))
+    same = put_file(api, content_path(world, document_id), named("v2.md", b"# V2"))
+
+    assert by_file.status_code == 202 and by_file.json()["replaced"] is True
+    assert same.status_code == 200 and same.json()["replaced"] is False
+    with as_user(world.users["owner"].pk):
+        document = Document.objects.get(pk=document_id)
+    assert document.source == "v2.md"
+    assert document.metadata["format"] == "markdown"
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code"),
+    [
+        ("other", 409, "duplicate_content"),
+        ("picture", 415, "type_mismatch"),
+        ("empty", 400, "empty_file"),
+        ("two", 400, "invalid_request"),
+        ("nothing", 400, "invalid_request"),
+    ],
+)
+def test_a_refused_replacement_keeps_what_was_stored(world, send, status, code):
+    api = world.api("owner")
+    document_id = upload_text(api, world).json()[0]["document"]["id"]
+    upload_text(api, world, title="Other", text="other text")
+    with as_user(world.users["owner"].pk):
+        processed(document_id)
+        kept = Document.objects.get(pk=document_id)
+    path = content_path(world, document_id)
+
+    response = {
+        "other": lambda: api.call("PUT", path, {"text": "other text"}),
+        "picture": lambda: put_file(
+            api, path, named("p.txt", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+        ),
+        "empty": lambda: put_file(api, path, named("e.txt", b"")),
+        "two": lambda: api.client.put(
+            path,
+            data=encode_multipart(
+                BOUNDARY, {"file": [named("a.txt", b"a"), named("b.txt", b"b")]}
+            ),
+            content_type=MULTIPART_CONTENT,
+        ),
+        "nothing": lambda: api.call("PUT", path, {}),
+    }[send]()
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    with as_user(world.users["owner"].pk):
+        now = Document.objects.get(pk=document_id)
+    assert (now.content_hash, now.status, now.file.name) == (
+        kept.content_hash,
+        "ready",
+        kept.file.name,
+    )
+    assert "Forgot password" in chunk_texts(world, document_id)
+
+
+def test_replacing_content_follows_scopes_and_tenants(world):
+    document_id = upload_text(world.api("owner"), world).json()[0]["document"]["id"]
+    body = {"text": "changed by someone else"}
+    with as_workspace(world.b1.pk):
+        foreign = Document.objects.create(
+            workspace=world.b1, title="Foreign", content="theirs", status="ready"
+        )
+
+    assert (
+        world.api("key_search")
+        .call("PUT", content_path(world, document_id), body)
+        .status_code
+        == 403
+    )
+    for response in (
+        world.api("outsider").call("PUT", content_path(world, document_id), body),
+        world.api("key_b").call("PUT", content_path(world, document_id), body),
+        # Another workspace's document named under your own workspace.
+        world.api("owner").call("PUT", content_path(world, foreign.pk), body),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    with as_workspace(world.b1.pk):
+        assert Document.objects.get(pk=foreign.pk).status == "ready"
+    with as_user(world.users["owner"].pk):
+        assert Document.objects.get(pk=document_id).status == "queued"
+        assert "someone else" not in chunk_texts(world, document_id)
