@@ -656,7 +656,9 @@ def test_document_chunks_are_paginated(world):
     assert re.findall(r'chunk__index">#(\d+)<', first) == [str(n) for n in range(1, 21)]
     assert re.findall(r'chunk__index">#(\d+)<', second)[0] == "21"
     assert f"Chunks 1\N{EN DASH}20 of {count}" in first
-    assert 'href="?chunks=2#chunks"' in first
+    # Absolute, so the links still work on a page answered at another URL
+    # (a refused replacement, documents/<id>/replace/).
+    assert f'href="{page}?chunks=2#chunks"' in first
 
 
 def test_failed_document_shows_its_stage_error_and_a_retry(world):
