@@ -9,13 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
 
 from knowledge.ingestion.formats import FORMATS_BY_EXTENSION, MARKDOWN, TEXT
 from knowledge.models import DocumentStatus
 
-# The file picker's hint; the services check every file whatever it allows.
+# The file pickers' hints; the services check every file whatever they allow.
 ACCEPT = ",".join([*FORMATS_BY_EXTENSION, ".zip"])
+# A new version of one document is one file: no archives.
+REPLACE_ACCEPT = ",".join(FORMATS_BY_EXTENSION)
+TEXT_FORMATS = [(TEXT, "Plain text"), (MARKDOWN, "Markdown")]
+# Room for the other fields of a form with pasted text (CSRF token, format).
+FORM_OVERHEAD_BYTES = 1024
 
 # "active" stands for every status of a document still being ingested.
 STATUS_CHOICES = [
@@ -66,15 +73,75 @@ class DocumentTextForm(forms.Form):
     text = forms.CharField(
         strip=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"})
     )
-    format = forms.ChoiceField(
-        choices=[(TEXT, "Plain text"), (MARKDOWN, "Markdown")], initial=TEXT
-    )
+    format = forms.ChoiceField(choices=TEXT_FORMATS, initial=TEXT)
 
     def clean_text(self) -> str:
         text: str = self.cleaned_data["text"]
         if not text.strip():
             raise forms.ValidationError("Paste some text.", code="empty")
         return text
+
+
+class DocumentReplaceForm(forms.Form):
+    """A new version of one document: an uploaded file, or pasted text."""
+
+    file = forms.FileField(
+        label="Upload a new file",
+        required=False,
+        # As for uploads: the service refuses an empty file with ``empty_file``.
+        allow_empty_file=True,
+        widget=forms.FileInput(attrs={"accept": REPLACE_ACCEPT}),
+    )
+    text = forms.CharField(
+        label="Or paste the new text",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+    )
+    # Only the pasted text has one; a post without it (a file) means plain text.
+    format = forms.ChoiceField(
+        label="Format of the pasted text",
+        choices=TEXT_FORMATS,
+        initial=TEXT,
+        required=False,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        file_limit = settings.ATRIUM_UPLOAD_MAX_BYTES
+        self.fields["file"].help_text = (
+            "PDF, Word (.docx), Markdown, HTML or plain text, up to "
+            f"{filesizeformat(file_limit)}."
+        )
+        self.fields["file"].widget.attrs["data-max-bytes"] = file_limit
+        # Form fields (unlike files) count against Django's request body
+        # limit, which is checked while the CSRF token is read: past it the
+        # answer is a bare 400 before any view runs. documents.js checks first.
+        text_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if text_limit is not None:
+            text_limit = min(text_limit - FORM_OVERHEAD_BYTES, file_limit)
+            self.fields["text"].help_text = (
+                f"Up to {filesizeformat(text_limit)}; save longer text as a file "
+                "and upload that."
+            )
+            self.fields["text"].widget.attrs["data-max-bytes"] = text_limit
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        has_file = bool(cleaned.get("file"))
+        has_text = bool((cleaned.get("text") or "").strip())
+        if has_file and has_text:
+            raise forms.ValidationError(
+                "Upload a file or paste text, not both.", code="both"
+            )
+        if not has_file and not has_text:
+            raise forms.ValidationError(
+                "Choose a new file or paste the new text.", code="empty"
+            )
+        return cleaned
+
+    def clean_format(self) -> str:
+        return self.cleaned_data["format"] or TEXT
 
 
 class DocumentFilterForm(forms.Form):

@@ -20,6 +20,11 @@ urlpatterns = [
         name="document_retry",
     ),
     path(
+        "w/<uuid:workspace_id>/documents/<uuid:document_id>/replace/",
+        views.document_replace,
+        name="document_replace",
+    ),
+    path(
         "w/<uuid:workspace_id>/documents/<uuid:document_id>/delete/",
         views.document_delete,
         name="document_delete",

@@ -32,11 +32,13 @@ from knowledge.forms import (
     STATUS_CHOICES,
     DocumentFilesForm,
     DocumentFilterForm,
+    DocumentReplaceForm,
     DocumentTextForm,
 )
 from knowledge.graph import GraphFact, document_facts
 from knowledge.graph.backend import backend as graph_backend
 from knowledge.ingestion.errors import IngestionError
+from knowledge.ingestion.formats import MARKDOWN
 from knowledge.ingestion.pipeline import ACTIVE_STATUSES, STAGES
 from knowledge.models import Document, DocumentStatus
 from tenancy.dashboard import READ, WRITE, Page, workspace_page
@@ -476,6 +478,53 @@ def _live_context(document: Document) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a new version of a document was refused, shown on its page."""
+
+    code: str
+    message: str
+
+    @property
+    def reason(self) -> str:
+        return REASONS.get(self.code, "Refused")
+
+
+def _detail_page(
+    request: HttpRequest,
+    page: Page,
+    document: Document,
+    *,
+    replace_form: DocumentReplaceForm | None = None,
+    refusal: Refusal | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    chunks = Paginator(
+        selectors.document_chunk_list(workspace_id=page.ws.pk, document_id=document.pk),
+        CHUNK_PAGE_SIZE,
+    ).get_page(request.GET.get("chunks"))
+    fmt = (document.metadata or {}).get("format")
+    context = {
+        "nav": "documents",
+        **_live_context(document),
+        "chunks": chunks,
+        "metadata": sorted(
+            (key, value)
+            for key, value in (document.metadata or {}).items()
+            if key not in ("format", "title_source")
+            and isinstance(value, str | int | float)
+        ),
+        **_graph(page, document),
+        "replace_form": replace_form
+        or DocumentReplaceForm(initial={"format": fmt} if fmt == MARKDOWN else None),
+        "replace_open": replace_form is not None or refusal is not None,
+        "refusal": refusal,
+    }
+    response = render(request, "knowledge/document_detail.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
 @workspace_page({"GET": READ})
 def document_detail(
     request: HttpRequest, page: Page, document_id: uuid.UUID
@@ -489,26 +538,60 @@ def document_detail(
             response["HX-Refresh"] = "true"
             return response
         return render(request, "knowledge/_document_live.html", _live_context(document))
+    return _detail_page(request, page, document)
 
-    chunks = Paginator(
-        selectors.document_chunk_list(workspace_id=page.ws.pk, document_id=document.pk),
-        CHUNK_PAGE_SIZE,
-    ).get_page(request.GET.get("chunks"))
-    context = {
-        "nav": "documents",
-        **_live_context(document),
-        "chunks": chunks,
-        "metadata": sorted(
-            (key, value)
-            for key, value in (document.metadata or {}).items()
-            if key not in ("format", "title_source")
-            and isinstance(value, str | int | float)
-        ),
-        **_graph(page, document),
-    }
-    response = render(request, "knowledge/document_detail.html", context)
-    patch_vary_headers(response, ["HX-Request", "HX-Target"])
-    return response
+
+@workspace_page({"POST": WRITE})
+def document_replace(
+    request: HttpRequest, page: Page, document_id: uuid.UUID
+) -> HttpResponse:
+    """Replace a document's content with a new file or pasted text.
+
+    A refusal answers the document's page again with the reason, its code
+    and the form as sent (pasted text is not lost); the document keeps its
+    content and chunks.
+    """
+    document = _document(page, document_id)
+    if _request_too_large(request):
+        limit = settings.ATRIUM_UPLOAD_REQUEST_MAX_BYTES
+        refusal = Refusal(
+            "request_too_large", f"The upload is larger than {limit} bytes in total."
+        )
+        return _detail_page(request, page, document, refusal=refusal, status=413)
+
+    form = DocumentReplaceForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _detail_page(request, page, document, replace_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        if data["file"]:
+            result = services.document_reingest(
+                document=document, file=data["file"], filename=data["file"].name or ""
+            )
+        else:
+            result = services.document_reingest(
+                document=document, text=data["text"], text_format=data["format"]
+            )
+    except IngestionError as error:
+        return _detail_page(
+            request,
+            page,
+            document,
+            replace_form=form,
+            refusal=Refusal(error.code, error.message),
+            status=error.http_status,
+        )
+
+    if result.created:
+        messages.success(
+            request,
+            f"Replacing “{document.title}”: the new version is being ingested.",
+        )
+    else:
+        messages.info(
+            request, f"Nothing changed: “{document.title}” already has this content."
+        )
+    return redirect("app:document", page.ws.pk, document.pk)
 
 
 def _back(request: HttpRequest, page: Page) -> HttpResponse:
