@@ -1,5 +1,7 @@
 // The documents pages: drag-and-drop uploads with per-file progress and
-// outcome, a confirmation dialog before deleting, and quieter polling.
+// outcome, a confirmation dialog before deleting, the "Replace content"
+// section (opened by its button, sizes checked before sending), and quieter
+// polling.
 // Without JavaScript the same forms post normally and the server answers.
 (function () {
   "use strict";
@@ -211,6 +213,46 @@
     });
   }
 
+  // Bytes a text field's value is sent as: UTF-8, line breaks as CRLF.
+  function sentLength(text) {
+    return new TextEncoder().encode(text.replace(/\r?\n/g, "\r\n")).length;
+  }
+
+  // Fields with data-max-bytes are checked before the form is sent: a file
+  // past the limit would only be refused after a long upload, and text past
+  // it gets a bare error page (the server's body limit, before any view).
+  function setUpSizeChecks(form) {
+    form.addEventListener("submit", function (event) {
+      form.querySelectorAll(".js-size-error").forEach(function (node) { node.remove(); });
+      for (const field of form.querySelectorAll("[data-max-bytes]")) {
+        const limit = Number(field.dataset.maxBytes);
+        const isFile = field.type === "file";
+        const size = isFile
+          ? Array.from(field.files || []).reduce(function (sum, file) { return sum + file.size; }, 0)
+          : sentLength(field.value);
+        if (size <= limit) continue;
+        event.preventDefault();
+        const advice = isFile ? "" : " Save it as a file and upload that instead.";
+        const error = element("ul", "errorlist js-size-error");
+        error.setAttribute("role", "alert");
+        error.append(element("li", "", (isFile ? "This file is " : "This text is ") +
+          formatBytes(size) + "; the limit is " + formatBytes(limit) + "." + advice));
+        (field.closest(".field") || field.parentNode).append(error);
+        field.focus();
+        return;
+      }
+    });
+  }
+
+  // A link with data-opens="<id>" opens that <details> before the browser
+  // scrolls to it (not every browser opens one it navigates to).
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest("a[data-opens]");
+    if (!link) return;
+    const target = document.getElementById(link.dataset.opens);
+    if (target && target.tagName === "DETAILS") target.open = true;
+  });
+
   // Polling a hidden tab helps nobody; the next tick after it shows catches up.
   document.addEventListener("htmx:beforeRequest", function (event) {
     const source = event.detail && event.detail.elt;
@@ -221,6 +263,7 @@
 
   function start() {
     document.querySelectorAll("form[data-dropzone]").forEach(setUpDropzone);
+    document.querySelectorAll("form[data-size-checked]").forEach(setUpSizeChecks);
     setUpConfirm();
   }
 

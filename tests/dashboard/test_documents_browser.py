@@ -127,3 +127,76 @@ def test_upload_by_picker_and_drop_then_watch_ready_and_delete(
                 "title", flat=True
             )
         ) == ["Dropped note"]
+
+
+def settle_document(trip: Journey, worker: Worker, timeout: float = 150) -> None:
+    """Wait until the document page stops polling (it reloads once when done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not trip.page.locator("#document-live[data-polling]").count():
+            trip.page.wait_for_load_state()
+            return
+        trip.page.wait_for_timeout(300)
+    raise AssertionError(
+        f"still polling; worker log:\n{worker.log.read_text()[-3000:]}"
+    )
+
+
+def test_replace_content_from_the_document_page(
+    journey: Journey, worker: Worker, tmp_path: Path
+) -> None:
+    tenant = make_tenant("browser-replace")
+    documents = sign_in(journey, tenant)
+    page = journey.page
+    journey.go(documents)
+    guide = tmp_path / "handbook.md"
+    guide.write_text(GUIDE)
+    page.set_input_files("#upload-files", [str(guide)])
+    page.locator("#upload-results .upload--created a").click()
+    page.wait_for_url(re.compile(r"/documents/[0-9a-f-]{36}/$"))
+    detail = page.url
+    settle_document(journey, worker)
+    assert "Forgot password" in page.locator("#chunks").inner_text()
+
+    replace = page.locator("#replace")
+    assert replace.get_attribute("open") is None
+    page.get_by_role("link", name="Replace content").click()
+    assert replace.get_attribute("open") is not None
+    journey.snap("document-replace")
+
+    # Text past the request body limit is stopped here, not by a bare 400.
+    page.fill("#id_text", "word " * 220_000)
+    replace.get_by_role("button", name="Replace content").click()
+    error = replace.locator(".js-size-error")
+    error.wait_for()
+    assert "Save it as a file and upload that instead." in error.inner_text()
+    assert page.url.split("#")[0] == detail
+
+    page.fill("#id_text", "")
+    version_two = tmp_path / "handbook-v2.md"
+    version_two.write_text(
+        "# Support handbook\n\n## Shipping\n\nParcels leave the warehouse daily.\n"
+    )
+    page.set_input_files("#id_file", str(version_two))
+    replace.get_by_role("button", name="Replace content").click()
+    page.wait_for_url(detail)
+    assert "the new version is being ingested" in page.content()
+    settle_document(journey, worker)
+    chunks = page.locator("#chunks").inner_text()
+    assert "Parcels leave the warehouse daily." in chunks
+    assert "Forgot password" not in chunks
+
+    # A refused version comes back on the page with its code; nothing changes.
+    image = tmp_path / "photo.txt"
+    image.write_bytes(PNG)
+    page.get_by_role("link", name="Replace content").click()
+    page.set_input_files("#id_file", str(image))
+    replace.get_by_role("button", name="Replace content").click()
+    page.wait_for_url(re.compile(r"/replace/$"))
+    refusal = page.locator(".replace__refusal")
+    assert "type_mismatch" in refusal.inner_text()
+    assert "Parcels leave the warehouse daily." in page.locator("#chunks").inner_text()
+    journey.snap("document-replace-refused")
+    # Chromium reports the page's own 415 status as a console error.
+    journey.problems = [p for p in journey.problems if "status of 415" not in p]
+    assert MISSING not in page.content()
