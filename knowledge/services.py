@@ -254,9 +254,14 @@ def document_reingest(
     document.content_hash = content_hash
     document.size_bytes = len(data)
     document.content_type = CONTENT_TYPES[fmt]
-    if text is None:
-        document.source = source_name(filename)
-    document.metadata = {**document.metadata, "format": fmt}
+    document.source = source_name(filename) if text is None else ""
+    # What the old version's parser found (headings, author, language…)
+    # does not describe the new one; the uploader's own keys stay.
+    parsed_keys = set((document.stages.get("parsing") or {}).get("metadata_keys", []))
+    document.metadata = {
+        **{k: v for k, v in document.metadata.items() if k not in parsed_keys},
+        "format": fmt,
+    }
     document.status = DocumentStatus.QUEUED
     document.progress = 0
     document.stages = pipeline.stages_initial()

@@ -299,8 +299,13 @@ def document_ingest_run(
         if document.metadata.get("title_source") != "user" and parsed.title:
             document.title = parsed.title
         document.content = parsed.text
+        # What the uploader gave wins; the keys the parser adds are recorded
+        # so that a new version of the content can drop them (services).
+        added = sorted(set(parsed.metadata) - set(document.metadata))
         document.metadata = {**parsed.metadata, **document.metadata}
-        _stage_done(document, "parsing", characters=len(parsed.text))
+        _stage_done(
+            document, "parsing", characters=len(parsed.text), metadata_keys=added
+        )
         _stage_start(document, "chunking", DocumentStatus.CHUNKING, 15)
         save_touched(
             document, "title", "content", "metadata", "stages", "status", "progress"

@@ -329,3 +329,25 @@ def test_path_tricks_in_names_are_stored_safely(tenant_a, media_root, filename, 
     )
     assert len(stored.name) == 36  # 32 hex characters and ".txt"
     assert stored.read_bytes() == b"harmless words"
+
+
+def test_reingest_forgets_what_the_old_version_parsed_but_keeps_the_uploaders(
+    tenant_a, django_capture_on_commit_callbacks
+):
+    document = upload(
+        tenant_a.workspace, "page.html", corpus.HTML, metadata={"team": "support"}
+    ).document
+    ingest(document)
+    before = reload(document).metadata
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with acting_in(tenant_a.workspace.pk):
+            services.document_reingest(document=document, text="Plain words now.")
+    ingest(document)
+
+    document = reload(document)
+    assert before["author"] == "Docs Team" and before["language"] == "en"
+    assert "author" not in document.metadata and "language" not in document.metadata
+    assert document.metadata["team"] == "support"
+    assert document.metadata["format"] == "text"
+    assert document.source == ""
