@@ -172,6 +172,16 @@ def _request_too_large(request: HttpRequest) -> bool:
     return length > int(settings.ATRIUM_UPLOAD_REQUEST_MAX_BYTES)
 
 
+def _too_large(name: str) -> FileOutcome:
+    limit = settings.ATRIUM_UPLOAD_REQUEST_MAX_BYTES
+    return FileOutcome(
+        name,
+        "refused",
+        code="request_too_large",
+        message=f"The upload is larger than {limit} bytes in total.",
+    )
+
+
 def _outcomes_response(
     request: HttpRequest, page: Page, outcomes: list[FileOutcome]
 ) -> HttpResponse:
@@ -185,13 +195,7 @@ def _outcomes_response(
 def document_upload(request: HttpRequest, page: Page) -> HttpResponse:
     """Files (field ``files``, several at once, zips unpacked) or pasted text."""
     if _request_too_large(request):
-        limit = settings.ATRIUM_UPLOAD_REQUEST_MAX_BYTES
-        refused = FileOutcome(
-            "Upload",
-            "refused",
-            code="request_too_large",
-            message=f"The upload is larger than {limit} bytes in total.",
-        )
+        refused = _too_large("Upload")
         if _wants_json(request):
             return JsonResponse({"files": [refused.as_dict()]}, status=413)
         return _outcomes_response(request, page, [refused])
@@ -478,25 +482,13 @@ def _live_context(document: Document) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a new version of a document was refused, shown on its page."""
-
-    code: str
-    message: str
-
-    @property
-    def reason(self) -> str:
-        return REASONS.get(self.code, "Refused")
-
-
 def _detail_page(
     request: HttpRequest,
     page: Page,
     document: Document,
     *,
     replace_form: DocumentReplaceForm | None = None,
-    refusal: Refusal | None = None,
+    refusal: FileOutcome | None = None,
     status: int = 200,
 ) -> HttpResponse:
     chunks = Paginator(
@@ -553,10 +545,7 @@ def document_replace(
     """
     document = _document(page, document_id)
     if _request_too_large(request):
-        limit = settings.ATRIUM_UPLOAD_REQUEST_MAX_BYTES
-        refusal = Refusal(
-            "request_too_large", f"The upload is larger than {limit} bytes in total."
-        )
+        refusal = _too_large(document.title)
         return _detail_page(request, page, document, refusal=refusal, status=413)
 
     form = DocumentReplaceForm(request.POST, request.FILES)
@@ -578,7 +567,9 @@ def document_replace(
             page,
             document,
             replace_form=form,
-            refusal=Refusal(error.code, error.message),
+            refusal=FileOutcome(
+                document.title, "refused", code=error.code, message=error.message
+            ),
             status=error.http_status,
         )
 
