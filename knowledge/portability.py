@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from knowledge.graph.backend import backend, run, workspace_graph
 from knowledge.ingestion import storage
 from knowledge.models import Chunk, Document
+from knowledge.selectors import document_stored_files
 from tenancy.models import Workspace
 from tenancy.portability import Eraser, ExportWriter, register_eraser, register_exporter
 
@@ -151,13 +152,7 @@ def export_knowledge(writer: ExportWriter) -> None:
 
 
 def _stored_files(workspace_id: uuid.UUID) -> list[str]:
-    return [
-        name
-        for name in Document.objects.filter(workspace_id=workspace_id).values_list(
-            "file", flat=True
-        )
-        if name
-    ]
+    return document_stored_files(workspace_id=workspace_id)
 
 
 def _files_erase(workspace_id: uuid.UUID, names: list[str] | None) -> dict[str, Any]:
@@ -167,13 +162,8 @@ def _files_erase(workspace_id: uuid.UUID, names: list[str] | None) -> dict[str, 
         if default_storage.exists(name):
             default_storage.delete(name)
             removed += 1
-    directory = storage.workspace_directory(workspace_id)
-    try:
-        _, leftovers = default_storage.listdir(directory)
-    except FileNotFoundError:
-        leftovers = []
-    for name in leftovers:
-        default_storage.delete(f"{directory}/{name}")
+    for name in storage.workspace_files(workspace_id):
+        default_storage.delete(name)
         removed += 1
     return {"removed": removed}
 

@@ -44,6 +44,15 @@ def document_status_counts(*, workspace_id: uuid.UUID) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def document_stored_files(*, workspace_id: uuid.UUID) -> list[str]:
+    """The storage names of the workspace's documents' originals."""
+    return list(
+        Document.objects.filter(workspace_id=workspace_id)
+        .exclude(file="")
+        .values_list("file", flat=True)
+    )
+
+
 def document_get(*, workspace_id: uuid.UUID, document_id: uuid.UUID) -> Document:
     """One document of the workspace; ``Document.DoesNotExist`` for a foreign id."""
     return Document.objects.get(workspace_id=workspace_id, id=document_id)

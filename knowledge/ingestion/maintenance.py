@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from knowledge.ingestion.pipeline import (
     save_touched,
 )
 from knowledge.models import Chunk, Document
+from knowledge.selectors import document_stored_files
 from tenancy.context import as_workspace
 
 logger = logging.getLogger(__name__)
@@ -78,24 +78,17 @@ def files_sweep_orphans(
         seconds=settings.ATRIUM_ORPHAN_FILE_GRACE_SECONDS
     )
     cutoff = timezone.now() - older_than
-    directory = storage.workspace_directory(workspace_id)
-    try:
-        _, names = default_storage.listdir(directory)
-    except FileNotFoundError:
+    names = storage.workspace_files(workspace_id)
+    if not names:
         return []
     with as_workspace(workspace_id):
-        kept = set(
-            Document.objects.filter(workspace_id=workspace_id)
-            .exclude(file="")
-            .values_list("file", flat=True)
-        )
+        kept = set(document_stored_files(workspace_id=workspace_id))
     removed = []
-    for name in sorted(names):
-        path = f"{directory}/{name}"
-        if path in kept or storage.file_modified(path) > cutoff:
+    for name in names:
+        if name in kept or storage.file_modified(name) > cutoff:
             continue
-        storage.file_delete(path)
-        removed.append(path)
+        storage.file_delete(name)
+        removed.append(name)
     if removed:
         logger.info(
             "removed %s orphaned files of workspace %s", len(removed), workspace_id

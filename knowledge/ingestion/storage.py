@@ -27,6 +27,16 @@ def workspace_directory(workspace_id: uuid.UUID) -> str:
     return f"documents/{workspace_id}"
 
 
+def workspace_files(workspace_id: uuid.UUID) -> list[str]:
+    """The names of every file in the workspace's directory, sorted."""
+    directory = workspace_directory(workspace_id)
+    try:
+        _, names = default_storage.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(f"{directory}/{name}" for name in names)
+
+
 def stored_name(*, workspace_id: uuid.UUID, fmt: str) -> str:
     """A fresh path for a file: workspace directory, random name, format suffix."""
     name = f"{uuid.uuid4().hex}{STORED_EXTENSIONS[fmt]}"
