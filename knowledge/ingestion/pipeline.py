@@ -300,8 +300,11 @@ def document_ingest_run(
             document.title = parsed.title
         document.content = parsed.text
         # What the uploader gave wins; the keys the parser adds are recorded
-        # so that a new version of the content can drop them (services).
-        added = sorted(set(parsed.metadata) - set(document.metadata))
+        # so that a new version of the content can drop them (services). A
+        # parse run again (a redelivered task) finds its own keys recorded.
+        earlier = (document.stages.get("parsing") or {}).get("metadata_keys", [])
+        uploaders = set(document.metadata) - set(earlier)
+        added = sorted(set(parsed.metadata) - uploaders)
         document.metadata = {**parsed.metadata, **document.metadata}
         _stage_done(
             document, "parsing", characters=len(parsed.text), metadata_keys=added

@@ -10,6 +10,7 @@ from django.db import DatabaseError
 from knowledge import services
 from knowledge.ingestion.errors import IngestionError
 from knowledge.models import Chunk, Document, DocumentStatus
+from tenancy.context import as_workspace
 from tenancy.models import AuditLog
 from tests.knowledge import corpus
 from tests.knowledge.conftest import acting_in, ingest, reload, upload
@@ -351,3 +352,18 @@ def test_reingest_forgets_what_the_old_version_parsed_but_keeps_the_uploaders(
     assert document.metadata["team"] == "support"
     assert document.metadata["format"] == "text"
     assert document.source == ""
+
+
+def test_a_parse_run_again_still_knows_which_metadata_it_added(tenant_a):
+    document = upload(
+        tenant_a.workspace, "page.html", corpus.HTML, metadata={"team": "support"}
+    ).document
+    ingest(document)
+    # A redelivered ingest task parses the same content a second time.
+    with as_workspace(tenant_a.workspace.pk):
+        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.QUEUED)
+    ingest(document)
+
+    keys = reload(document).stages["parsing"]["metadata_keys"]
+    assert {"author", "language"} <= set(keys)
+    assert "team" not in keys
