@@ -18,6 +18,11 @@ from tenancy import vault
 
 class Command(BaseCommand):
     help = "Re-encrypt every stored secret with the newest encryption key."
+    # The registered kinds this command re-seals; None for every one.
+    kinds: tuple[str, ...] | None = None
+
+    def line(self, kind: str, counts: vault.Resealed) -> str:
+        return f"{kind}: {counts}"
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not vault.keys_configured():
@@ -28,8 +33,10 @@ class Command(BaseCommand):
         broken = []
         # No transaction around the pass: each swap commits on its own.
         for kind, resealer in vault.resealers():
+            if self.kinds is not None and kind not in self.kinds:
+                continue
             counts = resealer()
-            self.stdout.write(f"{kind}: {counts}")
+            self.stdout.write(self.line(kind, counts))
             if counts.broken:
                 broken.append(f"{kind} {counts.broken}")
         if broken:
