@@ -92,3 +92,13 @@ def page_text(response: Any) -> str:
     text = response.content.decode()
     assert MISSING not in text, text[text.index(MISSING) - 200 :][:400]
     return text
+
+
+YOU = '<span class="badge">You</span>'
+
+
+def row_marked_you(html: str) -> str:
+    """The one table row of a page that carries the "You" badge."""
+    assert html.count(YOU) == 1
+    at = html.index(YOU)
+    return html[html.rfind("<tr>", 0, at) : html.index("</tr>", at)]
